@@ -1,0 +1,126 @@
+"""The FOMM engine: the authors' networks, the avatar encoded once, relative motion from calibration."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.checkpoint import build_networks, load_networks
+from models.config import load_config
+from models.motion import movement_scale, relative_keypoints
+
+from ..errors import UserError
+from ..images import resize_square
+from .base import FrameFeatures
+
+
+@dataclass(frozen=True)
+class FommOptions:
+    """How the engine runs and how a driving face moves the avatar (the authors' demo defaults)."""
+
+    checkpoint: Path | None = None  # None: random weights, for benchmarks and tests only
+    config: str = "vox-256"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto | fp32 | fp16 (fp16 needs CUDA)
+    relative: bool = True
+    adapt_scale: bool = False
+
+
+def resolve_device(requested: str) -> torch.device:
+    """``auto`` picks CUDA when it works; asking for CUDA without it is the user's error to fix."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise UserError(f"--device {requested}: unknown device (use auto, cpu or cuda)") from None
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"--device {requested}: unknown device (use auto, cpu or cuda)")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {requested}: CUDA is not available here (torch {torch.__version__}); use cpu")
+    return device
+
+
+def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """fp16 trunks on CUDA by default, fp32 on the CPU (where half convolutions are slow)."""
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if precision == "fp32":
+        return torch.float32
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise UserError("--precision fp16: needs a CUDA device; the CPU runs fp32")
+        return torch.float16
+    raise UserError(f"--precision {precision}: unknown precision (use auto, fp32 or fp16)")
+
+
+class FommEngine:
+    """First Order Motion Model behind the engine contract."""
+
+    name = "fomm"
+
+    def __init__(self, options: FommOptions = FommOptions(), profile: bool = False):
+        self.options = options
+        self.config = load_config(options.config)
+        self.resolution = self.config.image_size
+        self._device = resolve_device(options.device)
+        self._dtype = resolve_dtype(options.precision, self._device)
+        self.device = str(self._device)
+        self.precision = "fp16" if self._dtype == torch.float16 else "fp32"
+        if options.checkpoint is None:
+            networks = build_networks(self.config)
+        else:
+            networks = load_networks(options.checkpoint, self.config)
+        self.kp_detector, self.generator = (net.to(self._device, self._dtype).eval() for net in networks)
+        self._profile = profile
+        self.timings = {"kp_ms": 0.0, "generator_ms": 0.0}
+        self._avatar: dict | None = None
+        self._kp_neutral: dict | None = None
+        self._scale = 1.0
+
+    @torch.inference_mode()
+    def set_avatar(self, rgb: np.ndarray) -> None:
+        source = self._to_tensor(rgb)
+        self._avatar = {"kp": self.kp_detector(source), "encoded": self.generator.encode(source)}
+        self._update_scale()
+
+    @torch.inference_mode()
+    def calibrate(self, frame: FrameFeatures) -> None:
+        self._kp_neutral = self.kp_detector(self._to_tensor(frame.image))
+        self._update_scale()
+
+    @torch.inference_mode()
+    def animate(self, frame: FrameFeatures) -> np.ndarray:
+        if self._avatar is None:
+            raise RuntimeError("set_avatar must be called before animate")
+        start = self._clock()
+        kp_driving = self.kp_detector(self._to_tensor(frame.image))
+        if self.options.relative and self._kp_neutral is None:
+            self._kp_neutral = kp_driving  # the first frame is the neutral pose until recalibrated
+            self._update_scale()
+        if self.options.relative:
+            kp_driving = relative_keypoints(self._avatar["kp"], kp_driving, self._kp_neutral, self._scale)
+        middle = self._clock()
+        prediction = self.generator.decode(self._avatar["encoded"], kp_driving, self._avatar["kp"])["prediction"]
+        out = (prediction[0].permute(1, 2, 0).float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+        end = self._clock()
+        self.timings = {"kp_ms": (middle - start) * 1000, "generator_ms": (end - middle) * 1000}
+        return out
+
+    def _update_scale(self) -> None:
+        if self.options.adapt_scale and self._avatar is not None and self._kp_neutral is not None:
+            self._scale = movement_scale(self._avatar["kp"], self._kp_neutral)
+
+    def _to_tensor(self, rgb: np.ndarray) -> torch.Tensor:
+        rgb = resize_square(rgb, self.resolution)
+        tensor = torch.from_numpy(np.ascontiguousarray(rgb)).to(self._device, non_blocking=True)
+        return tensor.permute(2, 0, 1).unsqueeze(0).to(self._dtype).div_(255)
+
+    def _clock(self) -> float:
+        if self._profile and self._device.type == "cuda":
+            torch.cuda.synchronize(self._device)
+        return time.perf_counter()

@@ -1,0 +1,94 @@
+"""Shared fixtures: small random FOMM checkpoints in the published format, a real face, driving clips."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+ASTRONAUT = ROOT / "assets" / "avatars" / "astronaut.png"
+
+# The vox-256 layout at a fraction of the width: same keys, same structure, fast on a CPU.
+TINY_CONFIG = {"model_params": {
+    "common_params": {"num_kp": 10, "num_channels": 3, "estimate_jacobian": True},
+    "kp_detector_params": {"temperature": 0.1, "block_expansion": 4, "max_features": 16, "scale_factor": 0.25,
+                           "num_blocks": 5},
+    "generator_params": {"block_expansion": 8, "max_features": 16, "num_down_blocks": 2,
+                         "num_bottleneck_blocks": 2, "estimate_occlusion_map": True,
+                         "dense_motion_params": {"block_expansion": 4, "max_features": 16, "num_blocks": 5,
+                                                 "scale_factor": 0.25}}}}
+
+
+def randomize(*networks: torch.nn.Module, seed: int = 0) -> None:
+    """He-scaled random weights and batch-norm statistics: activations stay O(1), so outputs respond to input."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for net in networks:
+            for name, tensor in net.state_dict().items():
+                if not tensor.dtype.is_floating_point or name.endswith("down.weight"):
+                    continue
+                if tensor.dim() == 4:
+                    fan_in = tensor.shape[1] * tensor.shape[2] * tensor.shape[3]
+                    tensor.copy_(torch.randn(tensor.shape, generator=gen) * (2 / fan_in) ** 0.5)
+                elif name.endswith(("running_var", "norm.weight", "norm1.weight", "norm2.weight")):
+                    tensor.copy_(torch.rand(tensor.shape, generator=gen) * 0.5 + 0.75)
+                else:
+                    tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.05)
+
+
+@pytest.fixture(scope="session")
+def tiny_config_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("config") / "tiny-256.yaml"
+    path.write_text(yaml.safe_dump(TINY_CONFIG))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, tiny_config_path) -> Path:
+    """A random tiny checkpoint saved the way the authors save theirs (with a module. prefix, as DataParallel)."""
+    from models.checkpoint import build_networks
+    from models.config import load_config
+
+    kp, gen = build_networks(load_config(tiny_config_path))
+    randomize(kp, gen)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny-cpk.pth.tar"
+    torch.save({"generator": {f"module.{k}": v for k, v in gen.state_dict().items()},
+                "kp_detector": kp.state_dict(), "epoch": 3,
+                "optimizer_generator": {"state": {}, "param_groups": [{"lr": 2e-4}]}}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(ASTRONAUT)), cv2.COLOR_BGR2RGB)
+
+
+def moved(image: np.ndarray, dx: float = 0, dy: float = 0, angle: float = 0, scale: float = 1) -> np.ndarray:
+    """The image moved by a similarity transform about its centre (border replicated)."""
+    h, w = image.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    m[:, 2] += (dx, dy)
+    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.fixture(scope="session")
+def driving_clip(tmp_path_factory, astronaut) -> Path:
+    """A short mp4 of the astronaut's head nodding and turning slightly."""
+    from core.video_io import Mp4Writer
+
+    path = tmp_path_factory.mktemp("clips") / "driving.mp4"
+    writer = Mp4Writer(path, 25, (256, 256))
+    small = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA)
+    for i in range(6):
+        writer.write(moved(small, dx=2 * i, dy=-i, angle=i))
+    writer.close()
+    return path

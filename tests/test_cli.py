@@ -1,0 +1,134 @@
+"""The command line: animate, convert and bench end to end, and bad input as one error line with exit code 2."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import ASTRONAUT, ROOT
+from main import main
+
+
+def _run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _animate_args(tiny_checkpoint, tiny_config_path, driving, out, *extra):
+    return ["animate", "--avatar", ASTRONAUT, "--driving", driving, "--out", out, "--checkpoint", tiny_checkpoint,
+            "--config", tiny_config_path, *extra]
+
+
+def test_animate_to_mp4_writes_one_h264_frame_per_driving_frame(capsys, tiny_checkpoint, tiny_config_path,
+                                                               driving_clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    code, _, err = _run(capsys, *_animate_args(tiny_checkpoint, tiny_config_path, driving_clip, out, "--no-align"))
+    assert code == 0, err
+    capture = cv2.VideoCapture(str(out))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    assert len(frames) == 6 and frames[0].shape == (256, 256, 3)
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(25)
+    import imageio_ffmpeg
+
+    info = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-i", str(out)], capture_output=True, text=True).stderr
+    assert "h264" in info
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_animate_to_png_folder_names_frames_in_order(capsys, tiny_checkpoint, tiny_config_path, driving_clip,
+                                                     tmp_path):
+    out = tmp_path / "frames"
+    code, _, err = _run(capsys, *_animate_args(tiny_checkpoint, tiny_config_path, driving_clip, out, "--no-align"))
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == [f"{i:06d}.png" for i in range(6)]
+    assert cv2.imread(str(out / "000005.png")).shape == (256, 256, 3)
+
+
+def test_animate_from_a_folder_of_frames_with_absolute_and_adapt_scale(capsys, tiny_checkpoint, tiny_config_path,
+                                                                       astronaut, tmp_path):
+    frames = tmp_path / "driving"
+    frames.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"f{i:02d}.jpg"), cv2.cvtColor(np.roll(astronaut, 8 * i, axis=1), cv2.COLOR_RGB2BGR))
+    for extra in (["--absolute"], ["--adapt-scale"]):
+        out = tmp_path / f"out{extra[0]}"
+        code, _, err = _run(capsys, *_animate_args(tiny_checkpoint, tiny_config_path, frames, out, "--no-align",
+                                                   *extra))
+        assert code == 0, err
+        assert len(list(out.glob("*.png"))) == 3
+
+
+def test_convert_to_safetensors_then_animate_with_it(capsys, tiny_checkpoint, tiny_config_path, driving_clip,
+                                                     tmp_path):
+    converted = tmp_path / "tiny.safetensors"
+    code, _, err = _run(capsys, "convert", tiny_checkpoint, converted)
+    assert code == 0, err
+    a, b = tmp_path / "a", tmp_path / "b"
+    _run(capsys, *_animate_args(tiny_checkpoint, tiny_config_path, driving_clip, a, "--no-align"))
+    _run(capsys, *_animate_args(converted, tiny_config_path, driving_clip, b, "--no-align"))
+    assert np.array_equal(cv2.imread(str(a / "000003.png")), cv2.imread(str(b / "000003.png")))
+
+
+def test_bench_fomm_prints_the_contract_json(capsys, tiny_checkpoint, tiny_config_path):
+    code, out, _ = _run(capsys, "bench", "--engine", "fomm", "--checkpoint", tiny_checkpoint, "--config",
+                        tiny_config_path, "--frames", "2", "--json")
+    assert code == 0
+    result = json.loads(out)
+    for key in ("engine", "device", "precision", "frames", "ms_per_frame", "fps", "kp_ms", "generator_ms"):
+        assert key in result
+    assert result["engine"] == "fomm" and result["frames"] == 2 and result["ms_per_frame"] > 0
+    assert result["fps"] == pytest.approx(1000 / result["ms_per_frame"], rel=0.01)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["animate", "--avatar", "missing.png", "--driving", "x.mp4", "--out", "o.mp4"], "missing.png: image not found"),
+    (["animate", "--avatar", ASTRONAUT, "--driving", "nope.mp4", "--out", "o.mp4"], "nope.mp4: driving video"),
+    (["bench", "--engine", "warp"], "invalid choice: 'warp'"),
+    (["bench", "--engine", "fomm", "--config", "vox-512"], "unknown config 'vox-512'"),
+    (["bench", "--engine", "fomm", "--device", "tpu"], "--device tpu: unknown device"),
+    (["bench", "--engine", "fomm", "--frames", "0"], "--frames 0: must be at least 1"),
+    (["convert", "missing.pth.tar", "out.safetensors"], "missing.pth.tar: checkpoint file not found"),
+])
+def test_bad_input_is_one_error_line_and_exit_code_2(capsys, tmp_path, monkeypatch, argv, expected):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) if "invalid choice" in expected else _no_exit():
+        code, out, err = _run(capsys, *argv)
+        assert code == 2
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], err
+
+
+class _no_exit:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_bad_checkpoint_through_a_real_process_has_no_traceback(tmp_path, driving_clip):
+    bad = tmp_path / "bad.pth.tar"
+    bad.write_bytes(b"\x00" * 100)
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "animate", "--avatar", str(ASTRONAUT),
+                           "--driving", str(driving_clip), "--out", str(tmp_path / "o.mp4"), "--checkpoint", str(bad),
+                           "--no-align"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith(f"error: {bad}: ") and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_argparse_errors_through_a_real_process_are_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "bench", "--engine", "warp"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith("error: argument --engine: invalid choice")
