@@ -28,6 +28,14 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16"))
     parser.add_argument("--absolute", action="store_true", help="absolute keypoints instead of relative motion")
     parser.add_argument("--adapt-scale", action="store_true", help="scale the motion to the avatar's face size")
+    parser.add_argument("--resolution", type=int, default=256, choices=(256, 512),
+                        help="mesh engine output size (FOMM runs at its config's size)")
+
+
+def _add_alignment_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-align", action="store_true", help="resize whole frames; no face alignment")
+    parser.add_argument("--avatar-whole-image", action="store_true",
+                        help="use the whole avatar image centred instead of finding its face")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,9 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--avatar", required=True, type=Path, help="portrait image")
     animate.add_argument("--driving", required=True, type=Path, help="video file or folder of frames")
     animate.add_argument("--out", required=True, type=Path, help="OUT.mp4, or a folder for PNG frames")
-    animate.add_argument("--no-align", action="store_true", help="resize whole frames; no face alignment")
+    _add_alignment_options(animate)
     _add_engine_options(animate)
     animate.set_defaults(handler=_animate)
+
+    run = commands.add_parser("run", help="live: camera or video in, avatar out, headless")
+    run.add_argument("--camera", required=True, help="camera index, video file or stream URL")
+    run.add_argument("--avatar", required=True, type=Path, help="portrait image")
+    run.add_argument("--loop", action="store_true", help="loop a video file used as the camera")
+    run.add_argument("--virtual-cam", nargs="?", const="", default=None, metavar="DEVICE",
+                     help="send to a virtual camera (optionally a device such as /dev/video10)")
+    run.add_argument("--mirror", action="store_true", help="mirror the virtual camera picture")
+    run.add_argument("--record", type=Path, help="record the avatar to OUT.mp4")
+    run.add_argument("--max-frames", type=int, help="stop after this many output frames")
+    run.add_argument("--stats-json", type=Path, help="write the run statistics here at the end")
+    _add_alignment_options(run)
+    _add_engine_options(run)
+    run.set_defaults(handler=_run)
 
     bench = commands.add_parser("bench", help="time an engine, print JSON")
     _add_engine_options(bench)
@@ -77,20 +99,79 @@ def _make_engine(args, allow_random: bool = False):
         from core.engines.fomm import FommEngine
 
         return FommEngine(_fomm_options(args, checkpoint), profile=allow_random)
-    raise UserError(f"--engine {engine}: not available in this build")
+    from core.engines.mesh import MeshEngine, MeshOptions
+
+    return MeshEngine(MeshOptions(resolution=args.resolution))
+
+
+def _frame_avatar(args, rgb, size: int):
+    from core.avatar import frame_avatar
+    from core.images import resize_square
+
+    if args.no_align:
+        return resize_square(rgb, size)
+    return frame_avatar(rgb, size, whole_image=args.avatar_whole_image, name=str(args.avatar))
 
 
 def _animate(args) -> int:
-    from core.animate import animate_clip
+    from core.animate import aligned_features, animate_clip, plain_features
     from core.images import read_image
     from core.video_io import open_clip
 
-    avatar = read_image(args.avatar)
+    rgb = read_image(args.avatar)
     clip = open_clip(args.driving)
     engine = _make_engine(args)
-    written = animate_clip(engine, avatar, clip, args.out)
+    avatar = _frame_avatar(args, rgb, engine.resolution)
+    frames = clip.frames()
+    features = (plain_features(frames, engine.resolution) if args.no_align
+                else aligned_features(frames, engine.resolution, clip.fps))
+    written = animate_clip(engine, avatar, clip, args.out, features)
     print(f"wrote {written} frames to {args.out}", file=sys.stderr)
     return 0
+
+
+def _run(args) -> int:
+    import signal
+
+    from core.capture import FrameSource
+    from core.errors import UserError
+    from core.images import read_image
+    from core.pipeline import LivePipeline, PipelineSettings
+    from core.sinks import RecorderSink, VirtualCameraSink, VirtualCameraUnavailable
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UserError(f"--max-frames {args.max_frames}: must be at least 1")
+    rgb = read_image(args.avatar)
+    source = FrameSource(args.camera, loop=args.loop)
+    source.check()
+    engine = _make_engine(args)
+    avatar = _frame_avatar(args, rgb, engine.resolution)
+    sinks = []
+    if args.virtual_cam is not None:
+        try:
+            sinks.append(VirtualCameraSink(args.virtual_cam or None, fps=source.fps, mirror=args.mirror))
+            print(f"virtual camera: {sinks[-1].device}", file=sys.stderr)
+        except VirtualCameraUnavailable as exc:
+            print(f"warning: {exc}", file=sys.stderr)  # the run goes on with its other sinks
+    if args.record:
+        sinks.append(RecorderSink(args.record, source.fps, engine.resolution))
+    events = lambda kind, text: print(f"{kind}: {text}", file=sys.stderr)  # noqa: E731
+    pipeline = LivePipeline(source, engine, avatar, sinks, PipelineSettings(align=not args.no_align),
+                            on_event=events)
+    # SIGTERM ends the run as Ctrl+C does: the recording is finalised either way.
+    signal.signal(signal.SIGTERM, _interrupt)
+    pipeline.start()
+    try:
+        pipeline.wait(args.max_frames)
+    except KeyboardInterrupt:
+        print("stopping", file=sys.stderr)
+    finally:
+        pipeline.stop()
+    summary = pipeline.summary()
+    if args.stats_json:
+        args.stats_json.write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary), file=sys.stderr)
+    return 1 if pipeline.error else 0
 
 
 def _bench(args) -> int:
@@ -117,8 +198,16 @@ def _convert(args) -> int:
     return 0
 
 
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if argv is None and not args.verbose:
+        from core.native_logs import filter_native_stderr
+
+        filter_native_stderr()
     if args.command is None:
         build_parser().print_help()
         return 0

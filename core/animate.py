@@ -3,39 +3,57 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 from tqdm import tqdm
 
+from .alignment import AlignmentSettings, FaceAligner
 from .engines.base import Engine, FrameFeatures
 from .images import resize_square
 from .video_io import Clip, open_writer
 
 
-def plain_frames(frames: Iterator[np.ndarray], size: int) -> Iterator[FrameFeatures]:
-    """Driving frames resized to the engine's square, with no face alignment (``--no-align``)."""
+def plain_features(frames: Iterable[np.ndarray], size: int) -> Iterator[FrameFeatures]:
+    """Whole driving frames resized to the engine's square (``--no-align``)."""
     for rgb in frames:
         yield FrameFeatures(image=resize_square(rgb, size))
 
 
-def animate_clip(engine: Engine, avatar: np.ndarray, clip: Clip, out: str | Path,
-                 features: Callable[[Iterator[np.ndarray]], Iterator[FrameFeatures]] | None = None,
-                 progress: bool = True) -> int:
-    """Animate ``avatar`` by every frame of ``clip``; the first frame is the neutral pose. Returns frames written.
+def aligned_features(frames: Iterable[np.ndarray], size: int, fps: float,
+                     settings: AlignmentSettings = AlignmentSettings()) -> Iterator[FrameFeatures | None]:
+    """Face crops of the driving frames, locked at the first frame with a face; None where there is none."""
+    aligner = FaceAligner(size, settings)
+    try:
+        for index, rgb in enumerate(frames):
+            aligned = aligner.process(rgb, index / fps)
+            if aligned is not None and not aligner.locked:
+                aligner.lock()
+            yield aligned.features if aligned else None
+    finally:
+        aligner.close()
 
-    ``features`` turns raw frames into engine input (face alignment by default in the CLI); the output file
-    is complete or absent, never half-written.
+
+def animate_clip(engine: Engine, avatar: np.ndarray, clip: Clip, out: str | Path,
+                 features: Iterable[FrameFeatures | None], progress: bool = True) -> int:
+    """Write one output frame per driving frame; the first frame with a face is the neutral pose.
+
+    A frame without a face repeats the last output (the avatar at rest before the first face). The output
+    is complete or absent, never half-written. Returns the number of frames written.
     """
     engine.set_avatar(resize_square(avatar, engine.resolution))
-    features = features or (lambda frames: plain_frames(frames, engine.resolution))
+    last = resize_square(avatar, engine.resolution)
+    calibrated = False
     writer = open_writer(out, clip.fps, (engine.resolution, engine.resolution))
     try:
-        for index, frame in enumerate(tqdm(features(clip.frames()), total=clip.frame_count, unit="frame",
-                                           desc="animate", disable=None if progress else True)):
-            if index == 0:
-                engine.calibrate(frame)
-            writer.write(engine.animate(frame))
+        for frame in tqdm(features, total=clip.frame_count, unit="frame", desc="animate",
+                          disable=None if progress else True):
+            if frame is not None:
+                if not calibrated:
+                    engine.calibrate(frame)
+                    calibrated = True
+                last = engine.animate(frame)
+            writer.write(last)
     except BaseException:
         writer.abort()
         raise

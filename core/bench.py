@@ -6,42 +6,62 @@ import platform
 import statistics
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
-from .engines.base import Engine, FrameFeatures
+from .alignment import FaceAligner
+from .avatar import frame_avatar
+from .engines.base import Engine
+from .images import read_image
+
+BENCH_PORTRAIT = Path(__file__).resolve().parent.parent / "assets" / "avatars" / "astronaut.png"
+_CAMERA = (1280, 720)
 
 
-def _synthetic_frames(size: int, count: int, seed: int = 0) -> list[FrameFeatures]:
-    """Smooth random images: timing does not depend on content, and no file is needed."""
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8)
+def camera_frames(count: int) -> list[np.ndarray]:
+    """Camera-sized frames of a real face swaying and tilting: what the live loop sees from a webcam."""
+    face = read_image(BENCH_PORTRAIT)
     frames = []
     for i in range(count):
-        shifted = np.roll(base, i % (size // 8), axis=1)
-        frames.append(FrameFeatures(image=np.kron(shifted, np.ones((8, 8, 1), np.uint8))))
+        canvas = np.full((_CAMERA[1], _CAMERA[0], 3), 190, np.uint8)
+        m = cv2.getRotationMatrix2D((face.shape[1] / 2, face.shape[0] / 2), 6 * np.sin(i / 6), 1.0)
+        m[:, 2] += (_CAMERA[0] / 2 - face.shape[1] / 2 + 25 * np.sin(i / 9), _CAMERA[1] / 2 - face.shape[0] / 2)
+        frames.append(cv2.warpAffine(face, m, _CAMERA, dst=canvas, borderMode=cv2.BORDER_TRANSPARENT))
     return frames
 
 
 def time_engine(engine: Engine, frames: int, warmup: int = 3) -> dict:
-    """Per-frame timings of ``engine.animate`` after warm-up: medians of the total and of reported parts."""
-    inputs = _synthetic_frames(engine.resolution, 8)
-    engine.set_avatar(inputs[0].image)
+    """Median ms per frame of ``engine.animate`` alone, of its reported parts, and of the live loop
+    (face alignment of a camera frame, then the engine)."""
+    camera = camera_frames(16)
+    aligner = FaceAligner(engine.resolution)
+    aligned = [aligner.process(rgb, i / 30) for i, rgb in enumerate(camera)]
+    inputs = [a.features for a in aligned if a is not None]
+    engine.set_avatar(frame_avatar(read_image(BENCH_PORTRAIT), engine.resolution))
     engine.calibrate(inputs[0])
-    totals, parts = [], {}
+    totals, live, parts = [], [], {}
     for i in range(warmup + frames):
         start = time.perf_counter()
         engine.animate(inputs[i % len(inputs)])
         _synchronize(engine.device)
+        end = time.perf_counter()
+        result = aligner.process(camera[i % len(camera)], (len(camera) + i) / 30)
+        if result is not None:
+            engine.animate(result.features)
+            _synchronize(engine.device)
         if i >= warmup:
-            totals.append((time.perf_counter() - start) * 1000)
+            totals.append((end - start) * 1000)
+            live.append((time.perf_counter() - end) * 1000)
             for key, value in getattr(engine, "timings", {}).items():
                 parts.setdefault(key, []).append(value)
+    aligner.close()
     ms = statistics.median(totals)
     result = {"engine": engine.name, "device": engine.device, "precision": getattr(engine, "precision", "fp32"),
               "frames": frames, "ms_per_frame": round(ms, 3), "fps": round(1000 / ms, 2),
-              "resolution": engine.resolution}
+              "live_ms_per_frame": round(statistics.median(live), 3), "resolution": engine.resolution}
     result.update({key: round(statistics.median(values), 3) for key, values in parts.items()})
     result.update(machine_info(engine.device))
     return result
@@ -49,8 +69,9 @@ def time_engine(engine: Engine, frames: int, warmup: int = 3) -> dict:
 
 def machine_info(device: str) -> dict:
     """What the numbers came from."""
-    info = {"torch": torch.__version__, "cpu_threads": torch.get_num_threads(), "machine": platform.machine(),
-            "python": platform.python_version(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    info = {"torch": torch.__version__, "cpu_threads": torch.get_num_threads(), "cpu": platform.processor()
+            or platform.machine(), "python": platform.python_version(),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info

@@ -92,3 +92,32 @@ def driving_clip(tmp_path_factory, astronaut) -> Path:
         writer.write(moved(small, dx=2 * i, dy=-i, angle=i))
     writer.close()
     return path
+
+
+def camera_clip(path: Path, face: np.ndarray, count: int, fps: float = 30, motion=None, blank=()) -> Path:
+    """A 640x360 'camera' clip of a face on grey; ``motion(i)`` gives moved() kwargs, ``blank`` frames have no face."""
+    from core.video_io import Mp4Writer
+
+    writer = Mp4Writer(path, fps, (640, 360))
+    small = cv2.resize(face, (300, 300), interpolation=cv2.INTER_AREA)
+    for i in range(count):
+        canvas = np.full((360, 640, 3), 128, np.uint8)
+        if i not in blank:
+            canvas[30:330, 170:470] = moved(small, **(motion(i) if motion else {}))
+        writer.write(canvas)
+    writer.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def camera_video(tmp_path_factory, astronaut) -> Path:
+    """Three seconds of a face swaying, at 30 fps."""
+    return camera_clip(tmp_path_factory.mktemp("camera") / "camera.mp4", astronaut, 90,
+                       motion=lambda i: {"dx": 12 * np.sin(i / 8), "angle": 6 * np.sin(i / 11)})
+
+
+@pytest.fixture(scope="session")
+def avatar_256(astronaut) -> np.ndarray:
+    from core.avatar import frame_avatar
+
+    return frame_avatar(astronaut, 256)

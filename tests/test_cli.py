@@ -132,3 +132,23 @@ def test_argparse_errors_through_a_real_process_are_one_line(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert proc.stderr.startswith("error: argument --engine: invalid choice")
+
+
+def test_animate_aligns_by_default_and_uses_mesh_without_a_checkpoint(capsys, driving_clip, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no checkpoints/ folder here
+    out = tmp_path / "frames"
+    code, _, err = _run(capsys, "animate", "--avatar", ASTRONAUT, "--driving", driving_clip, "--out", out)
+    assert code == 0, err
+    frames = sorted(out.glob("*.png"))
+    assert len(frames) == 6
+    first, last = cv2.imread(str(frames[0])), cv2.imread(str(frames[-1]))
+    assert np.abs(first.astype(int) - last).mean() > 2  # the driving head moved, so did the avatar
+
+
+def test_fomm_without_a_checkpoint_says_how_to_get_one(capsys, driving_clip, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("core.checkpoints.search_dirs", lambda: [tmp_path / "checkpoints"])
+    code, _, err = _run(capsys, "animate", "--avatar", ASTRONAUT, "--driving", driving_clip, "--out",
+                        tmp_path / "o.mp4", "--engine", "fomm")
+    assert code == 2
+    assert "no FOMM checkpoint found: get vox-adv-cpk.pth.tar" in err and "mesh engine" in err

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from .base import Engine, FrameFeatures
 
-ENGINES = ("fomm",)
+ENGINES = ("mesh", "fomm")
 
 __all__ = ["ENGINES", "Engine", "FrameFeatures"]

@@ -1,0 +1,41 @@
+"""Avatar preparation: any portrait, its face found and framed like the driving crops, sized for the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .alignment import AlignmentSettings, face_crop
+from .crop import Crop
+from .errors import UserError
+from .images import read_image
+from .landmarks import FaceLandmarker
+
+
+def frame_avatar(rgb: np.ndarray, size: int, whole_image: bool = False, name: str = "avatar",
+                 settings: AlignmentSettings = AlignmentSettings()) -> np.ndarray:
+    """The avatar's face (the largest, if several) framed and resized to size x size.
+
+    ``whole_image``: skip face finding and use the image centred (for faces the detector cannot see).
+    """
+    if whole_image:
+        h, w = rgb.shape[:2]
+        return Crop(w / 2, h / 2, min(h, w)).extract(rgb, size)
+    landmarker = FaceLandmarker(video=False, max_faces=4)
+    try:
+        h, w = rgb.shape[:2]
+        faces = landmarker.detect(rgb) or landmarker.detect(rgb, Crop(w / 2, h / 2, min(h, w)))
+    finally:
+        landmarker.close()
+    if not faces:
+        raise UserError(f"{name}: no face found in the image; pick a portrait with a clear frontal face, "
+                        f"or use the whole image centred (--avatar-whole-image)")
+    return face_crop(faces[0], settings).extract(rgb, size)
+
+
+def load_avatar(path: str | Path, size: int, whole_image: bool = False) -> np.ndarray:
+    """Read and frame an avatar file."""
+    return frame_avatar(read_image(path), size, whole_image, name=str(path))
+
+

@@ -1,0 +1,202 @@
+"""Frame sources: a camera, a video file played like a camera, or a stream URL, each on its own thread."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from .errors import UserError
+from .latest import Latest
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """What a camera is asked for (it may give less), and how lost cameras are retried."""
+
+    width: int = 1280
+    height: int = 720
+    fps: float = 30.0
+    retry_first_s: float = 0.5
+    retry_max_s: float = 8.0
+    failed_reads_before_reconnect: int = 15
+
+
+@dataclass(frozen=True)
+class CapturedFrame:
+    rgb: np.ndarray
+    timestamp: float  # time.monotonic() when the frame was read: latency is measured from here
+    index: int
+
+
+def parse_source(spec: str | int | Path) -> int | str | Path:
+    """A camera index, a stream URL or a video file; a missing file is the user's error."""
+    text = str(spec)
+    if text.isdigit():
+        return int(text)
+    if "://" in text:
+        return text
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise UserError(f"{path}: camera index, stream URL or video file expected; no such file")
+    return path
+
+
+class FrameSource:
+    """Reads frames on a thread and keeps only the newest (``frames``). ``status`` says what it is doing.
+
+    A video file plays at its own frame rate, as a camera would, and loops if asked. A camera that fails
+    or stops giving frames is reopened with growing pauses, forever, until ``stop``.
+    """
+
+    def __init__(self, spec: str | int | Path, loop: bool = False, settings: CaptureSettings = CaptureSettings(),
+                 on_status: Callable[[str], None] | None = None):
+        self.source = parse_source(spec)
+        self.is_file = isinstance(self.source, Path)
+        self.loop = loop
+        self.settings = settings
+        self.frames: Latest[CapturedFrame] = Latest()
+        self.frames_captured = 0
+        self.fps = settings.fps
+        self.status = "starting"
+        self._on_status = on_status
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+
+    @property
+    def name(self) -> str:
+        return f"camera {self.source}" if isinstance(self.source, int) else str(self.source)
+
+    def check(self) -> None:
+        """Open the source once, now: a camera index that does not exist is a clear error before any thread."""
+        capture = self._open()
+        if capture is None:
+            raise UserError(f"{self.name}: cannot be opened ({_camera_hint(self.source)})")
+        ok, _ = capture.read()
+        capture.release()
+        if not ok:
+            raise UserError(f"{self.name}: opened but gives no frames")
+
+    def start(self) -> "FrameSource":
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+        self.frames.close()
+
+    @property
+    def ended(self) -> bool:
+        """A video file that is not looping has played to its end."""
+        return self.frames.closed
+
+    def _set_status(self, status: str) -> None:
+        if status != self.status:
+            self.status = status
+            if self._on_status:
+                self._on_status(status)
+
+    def _open(self) -> cv2.VideoCapture | None:
+        if isinstance(self.source, int) and sys.platform == "win32":
+            capture = cv2.VideoCapture(self.source, cv2.CAP_DSHOW)  # MSMF opens cameras slowly
+        else:
+            capture = cv2.VideoCapture(str(self.source) if isinstance(self.source, Path) else self.source)
+        if not capture.isOpened():
+            capture.release()
+            return None
+        if not self.is_file:
+            s = self.settings
+            capture.set(cv2.CAP_PROP_FRAME_WIDTH, s.width)
+            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, s.height)
+            capture.set(cv2.CAP_PROP_FPS, s.fps)
+            capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # a driver-side queue would add latency
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if 1 <= fps <= 240 else self.settings.fps
+        return capture
+
+    def _run(self) -> None:
+        pause = self.settings.retry_first_s
+        try:
+            while not self._stop.is_set():
+                capture = self._open()
+                if capture is None:
+                    self._set_status(f"{self.name} unavailable, retrying in {pause:.0f} s")
+                    self._stop.wait(pause)
+                    pause = min(pause * 2, self.settings.retry_max_s)
+                    continue
+                self._set_status("live")
+                pause = self.settings.retry_first_s
+                finished = self._read_file(capture) if self.is_file else self._read_live(capture)
+                capture.release()
+                if finished:
+                    self._set_status("stopped" if self._stop.is_set() else "ended")
+                    return
+                if not self._stop.is_set():
+                    self._set_status(f"{self.name} stopped giving frames, reconnecting")
+        finally:
+            self.frames.close()
+
+    def _emit(self, bgr: np.ndarray, timestamp: float) -> None:
+        self.frames.put(CapturedFrame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), timestamp, self.frames_captured))
+        self.frames_captured += 1
+
+    def _read_live(self, capture: cv2.VideoCapture) -> bool:
+        failures = 0
+        while not self._stop.is_set():
+            ok, bgr = capture.read()
+            if ok:
+                failures = 0
+                self._emit(bgr, time.monotonic())
+                continue
+            failures += 1
+            if failures >= self.settings.failed_reads_before_reconnect:
+                return False
+            self._stop.wait(0.02)
+        return False
+
+    def _read_file(self, capture: cv2.VideoCapture) -> bool:
+        """Play at the file's own rate; True when it has ended (not looping) or stop was asked."""
+        period = 1.0 / self.fps
+        due = time.monotonic()
+        while not self._stop.is_set():
+            ok, bgr = capture.read()
+            if not ok and self.loop and capture.set(cv2.CAP_PROP_POS_FRAMES, 0):
+                ok, bgr = capture.read()
+            if not ok:
+                return True
+            wait = due - time.monotonic()
+            if wait > 0:
+                self._stop.wait(wait)
+            due = max(due + period, time.monotonic() - period)  # a late frame does not start a burst
+            self._emit(bgr, time.monotonic())
+        return True
+
+
+def _camera_hint(source) -> str:
+    if not isinstance(source, int):
+        return "not a readable video or stream"
+    found = list_cameras()
+    return f"cameras found: {', '.join(map(str, found))}" if found else "no camera found on this machine"
+
+
+def list_cameras(max_index: int = 8) -> list[int]:
+    """Indices of the cameras OpenCV can open (probing stops after two missing in a row)."""
+    found, missing = [], 0
+    for index in range(max_index):
+        capture = cv2.VideoCapture(index, cv2.CAP_DSHOW) if sys.platform == "win32" else cv2.VideoCapture(index)
+        if capture.isOpened():
+            found.append(index)
+            missing = 0
+        else:
+            missing += 1
+        capture.release()
+        if missing >= 2:
+            break
+    return found

@@ -1,0 +1,272 @@
+"""The live pipeline: capture -> align -> engine -> sinks, each stage on its own thread, newest frame wins.
+
+A slow engine lowers the frame rate; it never adds delay, because every hand-off keeps only the newest item.
+Alignment of frame N+1 runs while the engine renders frame N.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .alignment import AlignedFrame, AlignmentSettings, FaceAligner
+from .capture import CapturedFrame, FrameSource
+from .engines.base import Engine, FrameFeatures
+from .frames import OutputFrame
+from .images import resize_square
+from .latest import Latest
+from .sinks import Sink
+from .stats import RunStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    align: bool = True
+    auto_calibrate: bool = True
+    alignment: AlignmentSettings = field(default_factory=AlignmentSettings)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Align's hand-off to the engine: the frame, its engine input (None: no face), its neutral pose."""
+
+    captured: CapturedFrame
+    features: FrameFeatures | None
+    aligned: AlignedFrame | None
+    calibration: int
+
+
+class LivePipeline:
+    """Runs a source through an engine into sinks until stopped. Thread-safe controls: ``calibrate``,
+    ``set_avatar``, ``add_sink``, ``remove_sink``, ``set_smoothing``. ``on_event(kind, text)`` reports
+    status changes (kinds: source, face, calibrated, sink, engine) from the worker threads.
+    """
+
+    def __init__(self, source: FrameSource, engine: Engine, avatar: np.ndarray, sinks: list[Sink] = (),
+                 settings: PipelineSettings = PipelineSettings(),
+                 on_event: Callable[[str, str], None] | None = None,
+                 fallback: Callable[[Exception], Engine | None] | None = None):
+        self.source = source
+        self.engine = engine
+        self.settings = settings
+        self.stats = RunStats(engine.name, engine.device)
+        self._sinks: list[Sink] = list(sinks)
+        self._sinks_lock = threading.Lock()
+        self._on_event = on_event or (lambda kind, text: None)
+        self._fallback = fallback
+        self._prepared: Latest[_Prepared] = Latest()
+        self._stop = threading.Event()
+        self._calibration_wanted = threading.Event()
+        self._calibration = 0  # bumped by the align thread each time a neutral pose is taken
+        self._engine_calibration = 0
+        self._avatar = resize_square(avatar, engine.resolution)
+        self._pending_avatar: np.ndarray | None = None
+        self._avatar_lock = threading.Lock()
+        self._last_output: np.ndarray = self._avatar
+        self._face_present: bool | None = None
+        self._aligner = FaceAligner(engine.resolution, settings.alignment) if settings.align else None
+        self._threads = [threading.Thread(target=self._guard(self._align_loop), name="align", daemon=True),
+                         threading.Thread(target=self._guard(self._engine_loop), name="engine", daemon=True)]
+        self._done = threading.Event()
+        self.error: str | None = None
+
+    # Controls, callable from any thread.
+
+    def start(self) -> "LivePipeline":
+        self.engine.set_avatar(self._avatar)
+        if self.source.status == "starting":
+            self.source.start()
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def calibrate(self) -> None:
+        """Take the next frame with a face as the neutral pose."""
+        self._calibration_wanted.set()
+
+    def set_avatar(self, rgb: np.ndarray) -> None:
+        """Switch avatars; the engine thread takes it before its next frame."""
+        with self._avatar_lock:
+            self._pending_avatar = resize_square(rgb, self.engine.resolution)
+
+    def set_smoothing(self, strength: float) -> None:
+        if self._aligner is not None:
+            self._aligner.set_smoothing(strength)
+
+    def add_sink(self, sink: Sink) -> None:
+        with self._sinks_lock:
+            self._sinks.append(sink)
+
+    def remove_sink(self, sink: Sink) -> None:
+        with self._sinks_lock:
+            if sink in self._sinks:
+                self._sinks.remove(sink)
+        sink.close()
+
+    @property
+    def calibrated(self) -> bool:
+        return self._engine_calibration > 0
+
+    @property
+    def frames_dropped(self) -> int:
+        return self.source.frames.dropped + self._prepared.dropped
+
+    def summary(self) -> dict:
+        summary = self.stats.summary(self.source.frames_captured, self.frames_dropped)
+        summary.update(engine=self.engine.name, device=self.engine.device)
+        return summary
+
+    def wait(self, max_frames: int | None = None, timeout: float | None = None) -> bool:
+        """Block until ``max_frames`` are out, the source has ended, or stop; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._done.is_set():
+            if max_frames is not None and self.stats.frames_out >= max_frames:
+                return True
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            self._done.wait(0.02)
+        return True
+
+    def stop(self) -> None:
+        """Stop every thread, then close the sinks (a recording is finalised)."""
+        self._stop.set()
+        self.source.stop()
+        self._prepared.close()
+        for thread in self._threads:
+            thread.join(5)
+        with self._sinks_lock:
+            sinks, self._sinks = self._sinks, []
+        for sink in sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # one sink failing to close must not keep the others open
+                self._on_event("sink", f"{sink.name}: closing failed ({exc})")
+        if self._aligner is not None:
+            self._aligner.close()
+
+    # Worker threads.
+
+    def _guard(self, loop: Callable[[], None]) -> Callable[[], None]:
+        def run():
+            try:
+                loop()
+            except Exception as exc:
+                log.exception("%s thread failed", threading.current_thread().name)
+                self.error = f"{threading.current_thread().name} stopped: {exc}"
+                self._on_event("error", self.error)
+            finally:
+                self._prepared.close()
+                self._done.set()
+        return run
+
+    def _align_loop(self) -> None:
+        while not self._stop.is_set():
+            captured = self.source.frames.take(timeout=0.5)
+            if captured is None:
+                if self.source.ended:
+                    return
+                continue
+            aligned = None
+            if self._aligner is not None:
+                aligned = self._aligner.process(captured.rgb, captured.timestamp)
+                features = aligned.features if aligned else None
+            else:
+                features = FrameFeatures(image=resize_square(captured.rgb, self.engine.resolution))
+            if features is not None and self._should_calibrate(aligned):
+                if self._aligner is not None:
+                    self._aligner.lock()
+                self._calibration += 1
+            self._prepared.put(_Prepared(captured, features, aligned, self._calibration))
+
+    def _should_calibrate(self, aligned: AlignedFrame | None) -> bool:
+        if self._calibration_wanted.is_set():
+            self._calibration_wanted.clear()
+            return True
+        if self._calibration or not self.settings.auto_calibrate:
+            return False
+        if aligned is None:  # no alignment: the first frame is the neutral pose, as in animate
+            return True
+        return aligned.steady_frontal or self._aligner.frames_with_face >= self.settings.alignment.auto_calibrate_after
+
+    def _engine_loop(self) -> None:
+        while not self._stop.is_set():
+            item = self._prepared.take(timeout=0.5)
+            if item is None:
+                if self._prepared.closed:
+                    return
+                continue
+            self._apply_pending_avatar()
+            self._report_face(item.features is not None)
+            engine_ms = None
+            if item.features is None:
+                self.stats.record_no_face()
+            elif item.calibration == 0:
+                self._last_output = self._avatar  # at rest until the first neutral pose is taken
+            else:
+                engine_ms = self._render(item)
+            self._emit(item, self._last_output, engine_ms)
+
+    def _render(self, item: _Prepared) -> float | None:
+        start = time.perf_counter()
+        try:
+            if item.calibration != self._engine_calibration:
+                self.engine.calibrate(item.features)
+                self._engine_calibration = item.calibration
+                self._on_event("calibrated", "neutral pose set")
+            self._last_output = self.engine.animate(item.features)
+        except Exception as exc:
+            self.stats.record_failure()
+            self._handle_engine_error(exc)
+            return None
+        return (time.perf_counter() - start) * 1000
+
+    def _handle_engine_error(self, exc: Exception) -> None:
+        replacement = self._fallback(exc) if self._fallback else None
+        if replacement is None:
+            self._on_event("engine", f"frame skipped: {type(exc).__name__}: {exc}")
+            return
+        self._on_event("engine", f"{self.engine.name} on {self.engine.device} failed ({type(exc).__name__}); "
+                                 f"switched to {replacement.name} on {replacement.device}")
+        self.engine = replacement
+        self.stats.engine, self.stats.device = replacement.name, replacement.device
+        self._avatar = resize_square(self._avatar, replacement.resolution)
+        replacement.set_avatar(self._avatar)
+        self._engine_calibration = 0  # the new engine takes the next frame as its neutral pose
+        self._calibration_wanted.set()
+
+    def _apply_pending_avatar(self) -> None:
+        with self._avatar_lock:
+            rgb, self._pending_avatar = self._pending_avatar, None
+        if rgb is not None:
+            self.engine.set_avatar(rgb)
+            self._avatar = self._last_output = rgb
+
+    def _report_face(self, found: bool) -> None:
+        if found != self._face_present:
+            self._face_present = found
+            self._on_event("face", "face found" if found else "no face in view")
+
+    def _emit(self, item: _Prepared, avatar: np.ndarray, engine_ms: float | None) -> None:
+        aligned = item.aligned
+        frame = OutputFrame(avatar=avatar, captured_at=item.captured.timestamp, index=item.captured.index,
+                            face_found=item.features is not None, camera=item.captured.rgb,
+                            crop=aligned.crop if aligned else None, landmarks=aligned.landmarks if aligned else None)
+        with self._sinks_lock:
+            sinks = list(self._sinks)
+        for sink in sinks:
+            try:
+                sink.write(frame)
+            except Exception as exc:
+                # One broken sink is switched off; the others, and the preview, carry on.
+                with self._sinks_lock:
+                    if sink in self._sinks:
+                        self._sinks.remove(sink)
+                self._on_event("sink", f"{sink.name} stopped: {exc}")
+        self.stats.record_output(item.captured.timestamp, engine_ms)

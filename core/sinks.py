@@ -1,0 +1,89 @@
+"""Where rendered frames go: the virtual camera, a recording, a preview callback."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, Protocol
+
+from .errors import UserError
+from .frames import OutputFrame, compose_canvas
+from .video_io import Mp4Writer
+
+
+class Sink(Protocol):
+    name: str
+
+    def write(self, frame: OutputFrame) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class VirtualCameraUnavailable(UserError):
+    """No virtual camera device; the message says how to install one on this system."""
+
+
+def virtual_camera_help(platform: str = sys.platform) -> str:
+    if platform.startswith("linux"):
+        return ("install v4l2loopback and load it: sudo apt install v4l2loopback-dkms && "
+                "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=Facade")
+    if platform == "darwin":
+        return "install OBS Studio (28 or newer), start its Virtual Camera once, then restart Facade"
+    return "install OBS Studio (28 or newer), which provides OBS Virtual Camera, then restart Facade"
+
+
+class VirtualCameraSink:
+    """Frames to a virtual camera through pyvirtualcam, as an RGB canvas with the avatar framed in it."""
+
+    name = "virtual camera"
+
+    def __init__(self, device: str | None = None, size: tuple[int, int] = (1280, 720), fps: float = 30.0,
+                 mirror: bool = False, camera_factory: Callable | None = None):
+        import pyvirtualcam
+
+        factory = camera_factory or pyvirtualcam.Camera
+        self.size, self.mirror = size, mirror
+        try:
+            self._camera = factory(width=size[0], height=size[1], fps=fps, fmt=pyvirtualcam.PixelFormat.RGB,
+                                   device=device, print_fps=False)
+        except (RuntimeError, ValueError, OSError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            named = f"virtual camera {device}" if device else "virtual camera"
+            raise VirtualCameraUnavailable(f"{named} unavailable ({reason}); {virtual_camera_help()}") from None
+        self.device = self._camera.device
+
+    def write(self, frame: OutputFrame) -> None:
+        self._camera.send(compose_canvas(frame.avatar, self.size, self.mirror))
+
+    def close(self) -> None:
+        self._camera.close()
+
+
+class RecorderSink:
+    """The avatar output to an H.264 mp4, finalised on close (a stopped run still leaves a playable file)."""
+
+    name = "recorder"
+
+    def __init__(self, path: str | Path, fps: float, size: int):
+        self._writer = Mp4Writer(path, fps, (size, size))
+        self.path = self._writer.path
+
+    def write(self, frame: OutputFrame) -> None:
+        self._writer.write(frame.avatar)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class CallbackSink:
+    """Hands each frame to a function: the GUI's preview, or a test."""
+
+    def __init__(self, callback: Callable[[OutputFrame], None], name: str = "preview"):
+        self.name = name
+        self._callback = callback
+
+    def write(self, frame: OutputFrame) -> None:
+        self._callback(frame)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,67 @@
+"""Frame sources: a video file stands in for the camera, at its own rate, newest frame only."""
+
+import time
+
+import pytest
+
+from core.capture import CaptureSettings, FrameSource, parse_source
+from core.errors import UserError
+
+
+def test_source_kinds_are_told_apart(tmp_path, camera_video):
+    assert parse_source("0") == 0 and parse_source(3) == 3
+    assert parse_source("rtsp://cam.local/stream") == "rtsp://cam.local/stream"
+    assert parse_source(str(camera_video)) == camera_video
+    with pytest.raises(UserError, match="no such file"):
+        parse_source(tmp_path / "nope.mp4")
+
+
+def test_a_camera_index_that_does_not_exist_is_a_clear_error():
+    with pytest.raises(UserError, match="camera 9: cannot be opened"):
+        FrameSource(9).check()
+
+
+def test_video_file_plays_at_its_own_rate_and_ends(camera_video):
+    source = FrameSource(camera_video).start()
+    first = source.frames.take(timeout=2)
+    start = time.monotonic()
+    while not source.ended:
+        time.sleep(0.05)
+    elapsed = time.monotonic() - start
+    source.stop()
+    assert first.rgb.shape == (360, 640, 3) and first.index == 0
+    assert source.frames_captured == 90
+    assert 2.5 < elapsed < 4.5  # 89 more frames at 30 fps: about three seconds, like a camera
+    assert source.status == "ended"
+
+
+def test_only_the_newest_frame_is_kept_for_a_slow_reader(camera_video):
+    source = FrameSource(camera_video).start()
+    time.sleep(0.5)
+    frame = source.frames.take(timeout=1)
+    assert frame.index >= 10  # the reader gets the latest, not the first of a backlog
+    assert source.frames.dropped >= 9
+    stamps = []
+    for _ in range(3):
+        f = source.frames.take(timeout=1)
+        stamps.append(f.timestamp)
+    source.stop()
+    assert stamps == sorted(stamps)
+
+
+def test_looping_file_keeps_playing(camera_video):
+    source = FrameSource(camera_video, loop=True, settings=CaptureSettings()).start()
+    deadline = time.monotonic() + 8
+    while source.frames_captured <= 100 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    source.stop()
+    assert source.frames_captured > 100 and not source.status == "ended"
+
+
+def test_a_stream_that_cannot_be_opened_reports_and_retries(tmp_path):
+    statuses = []
+    source = FrameSource("http://127.0.0.1:9/none.mjpg", on_status=statuses.append,
+                         settings=CaptureSettings(retry_first_s=0.05, retry_max_s=0.1)).start()
+    time.sleep(1.0)
+    source.stop()
+    assert any("unavailable, retrying" in s for s in statuses)

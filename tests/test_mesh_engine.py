@@ -1,0 +1,127 @@
+"""The mesh engine on a real face: landmarks found on its output follow the driving motion."""
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import moved
+from core.engines.base import FrameFeatures
+from core.engines.mesh import MeshEngine, MeshOptions, similarity_3d
+from core.errors import UserError
+from core.landmarks import FaceLandmarker, inter_ocular
+from expressions import close_eyes, eye_openness, mouth_gap, open_mouth
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return FaceLandmarker(video=False)
+
+
+@pytest.fixture
+def engine(avatar_256, detector):
+    engine = MeshEngine()
+    engine.set_avatar(avatar_256)
+    engine.calibrate(FrameFeatures(avatar_256, detector.detect(avatar_256)[0]))
+    return engine
+
+
+def _drive(engine, detector, image):
+    return engine.animate(FrameFeatures(image, detector.detect(image)[0]))
+
+
+def test_umeyama_recovers_a_known_similarity():
+    rng = np.random.default_rng(1)
+    points = rng.normal(size=(40, 3))
+    angle = np.radians(20)
+    rotation = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    s, r, t = similarity_3d(points, 1.5 * points @ rotation.T + [1, 2, 3])
+    assert s == pytest.approx(1.5) and np.allclose(r, rotation) and np.allclose(t, [1, 2, 3])
+
+
+def test_driving_equal_to_calibration_gives_back_the_avatar(engine, detector, avatar_256):
+    out = _drive(engine, detector, avatar_256)
+    assert np.abs(out.astype(int) - avatar_256).max() <= 1
+
+
+@pytest.mark.parametrize("motion", [{"dx": 14}, {"dy": -10}, {"angle": 12}, {"scale": 1.1},
+                                    {"dx": -8, "dy": 6, "angle": -8}])
+def test_output_landmarks_follow_translation_rotation_and_scale(engine, detector, avatar_256, motion):
+    out = _drive(engine, detector, moved(avatar_256, **motion))
+    found = detector.detect(out)[0]
+    h, w = avatar_256.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), motion.get("angle", 0), motion.get("scale", 1))
+    m[:, 2] += (motion.get("dx", 0), motion.get("dy", 0))
+    source = detector.detect(avatar_256)[0][:, :2]
+    expected = source @ m[:, :2].T + m[:, 2]
+    error = np.linalg.norm(found[:, :2] - expected, axis=1).mean() / inter_ocular(found)
+    assert error < 0.06, error
+
+
+def test_border_stays_put_while_the_head_moves(engine, detector, avatar_256):
+    out = _drive(engine, detector, moved(avatar_256, dx=12, angle=10))
+    assert np.array_equal(out[0], avatar_256[0]) and np.array_equal(out[:, 0], avatar_256[:, 0])
+    assert np.abs(out[-1].astype(int) - avatar_256[-1]).max() <= 2
+
+
+def test_mouth_opens_with_a_dark_interior(engine, detector, avatar_256):
+    neutral = detector.detect(avatar_256)[0]
+    out = engine.animate(FrameFeatures(avatar_256, open_mouth(neutral, 0.3)))
+    found = detector.detect(out)[0]
+    assert mouth_gap(found) > mouth_gap(neutral) + 0.05
+    # Between the lips: the avatar's own teeth at the top, then a dark interior, not lips stretched over skin.
+    line = [found[13, :2] + t * (found[14, :2] - found[13, :2]) for t in np.linspace(0, 1, 30)]
+    brightness = np.array([out[int(y), int(x)].mean() for x, y in line])
+    assert (brightness < 70).mean() > 0.3
+
+
+def test_eyes_close_when_the_driver_blinks(engine, detector, avatar_256):
+    neutral = detector.detect(avatar_256)[0]
+    out = engine.animate(FrameFeatures(avatar_256, close_eyes(neutral)))
+    assert eye_openness(detector.detect(out)[0]) < 0.8 * eye_openness(neutral)
+
+
+def test_frame_without_a_face_repeats_the_last_output(engine, detector, avatar_256):
+    first = _drive(engine, detector, moved(avatar_256, dx=10))
+    blank = np.full_like(avatar_256, 100)
+    assert np.array_equal(engine.animate(FrameFeatures(blank)), first)
+
+
+def test_profile_view_does_not_tear(engine, detector, avatar_256):
+    neutral = detector.detect(avatar_256)[0].astype(np.float64)
+    centre = neutral.mean(0)
+    yaw = np.radians(70)
+    turn = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
+    profile = (neutral - centre) @ turn.T + centre
+    out = engine.animate(FrameFeatures(avatar_256, profile.astype(np.float32)))
+    assert out.shape == avatar_256.shape and np.isfinite(out).all()
+    assert np.array_equal(out[:, 0], avatar_256[:, 0])  # the background held
+
+
+def test_avatar_much_larger_than_the_driver_gets_proportional_motion(avatar_256, detector):
+    engine = MeshEngine()
+    engine.set_avatar(avatar_256)
+    driver = moved(avatar_256, scale=0.5)  # the driver's face half the size of the avatar's
+    engine.calibrate(FrameFeatures(driver, detector.detect(driver)[0]))
+    out = _drive(engine, detector, moved(driver, dx=8))
+    shift = detector.detect(out)[0][:, 0].mean() - detector.detect(avatar_256)[0][:, 0].mean()
+    assert shift == pytest.approx(16, abs=4)  # 8 px on the small driver is 16 px on the avatar
+
+
+def test_512_output(avatar_256, detector):
+    big = cv2.resize(avatar_256, (512, 512), interpolation=cv2.INTER_CUBIC)
+    engine = MeshEngine(MeshOptions(resolution=512))
+    engine.set_avatar(big)
+    engine.calibrate(FrameFeatures(big, detector.detect(big)[0]))
+    out = _drive(engine, detector, moved(big, dx=20))
+    assert out.shape == (512, 512, 3)
+    assert detector.detect(out)[0][:, 0].mean() - detector.detect(big)[0][:, 0].mean() == pytest.approx(20, abs=5)
+
+
+def test_frames_without_landmarks_are_detected_by_the_engine(engine, avatar_256):
+    out = engine.animate(FrameFeatures(moved(avatar_256, dx=10)))
+    assert np.abs(out.astype(int) - avatar_256).mean() > 2
+
+
+def test_avatar_without_a_face_is_refused():
+    with pytest.raises(UserError, match="mesh engine needs a face"):
+        MeshEngine().set_avatar(np.full((256, 256, 3), 40, np.uint8))

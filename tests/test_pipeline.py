@@ -1,0 +1,198 @@
+"""The live pipeline, headless: video files as cameras, fake and real virtual cameras, slow engines."""
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ASTRONAUT, ROOT, camera_clip
+from core.capture import FrameSource
+from core.engines.base import FrameFeatures
+from core.engines.mesh import MeshEngine
+from core.pipeline import LivePipeline, PipelineSettings
+from core.sinks import CallbackSink, VirtualCameraSink, VirtualCameraUnavailable, virtual_camera_help
+from core.frames import OutputFrame
+
+
+class FakeCamera:
+    """pyvirtualcam.Camera's interface, recording what it is sent."""
+
+    instances = []
+
+    def __init__(self, width, height, fps, fmt=None, device=None, print_fps=False, **kwargs):
+        self.width, self.height, self.fps, self.fmt = width, height, fps, fmt
+        self.device = device or "/dev/video-fake"
+        self.frames, self.closed = [], False
+        FakeCamera.instances.append(self)
+
+    def send(self, frame):
+        assert frame.shape == (self.height, self.width, 3) and frame.dtype == np.uint8
+        self.frames.append(frame.copy())
+
+    def sleep_until_next_frame(self):
+        pass
+
+    def close(self):
+        self.closed = True
+
+
+class SlowEngine:
+    """An engine that takes ``delay`` seconds per frame and returns the frame's mean colour."""
+
+    name, device, resolution = "slow", "cpu", 256
+
+    def __init__(self, delay):
+        self.delay, self.calibrations = delay, 0
+
+    def set_avatar(self, rgb):
+        pass
+
+    def calibrate(self, frame):
+        self.calibrations += 1
+
+    def animate(self, frame: FrameFeatures):
+        time.sleep(self.delay)
+        return np.full((256, 256, 3), int(frame.image.mean()), np.uint8)
+
+
+def _collect():
+    frames = []
+    return frames, CallbackSink(frames.append)
+
+
+def test_slow_engine_drops_frames_and_latency_stays_bounded(camera_video, avatar_256):
+    frames, sink = _collect()
+    pipeline = LivePipeline(FrameSource(camera_video), SlowEngine(0.1), avatar_256, [sink],
+                            PipelineSettings(align=False)).start()
+    pipeline.wait(timeout=10)
+    pipeline.stop()
+    summary = pipeline.summary()
+    assert summary["frames_in"] == 90
+    assert summary["frames_dropped"] > 40  # a 10 fps engine on a 30 fps camera: most frames are dropped
+    assert 15 < summary["frames_out"] < 45
+    # One engine time plus one camera frame, with room for a busy 2-core machine: never a growing queue.
+    assert summary["latency_ms_p95"] < 100 + 33 + 90
+
+
+def test_fake_virtual_camera_gets_a_framed_canvas_and_mirror_flips_it(avatar_256):
+    FakeCamera.instances.clear()
+    sink = VirtualCameraSink("/dev/video42", size=(640, 360), fps=30, mirror=True, camera_factory=FakeCamera)
+    assert sink.device == "/dev/video42"
+    asymmetric = avatar_256.copy()
+    asymmetric[:, :128] = 0
+    sink.write(OutputFrame(avatar=asymmetric, captured_at=time.monotonic(), index=0, face_found=True))
+    sink.close()
+    camera = FakeCamera.instances[-1]
+    frame = camera.frames[0]
+    assert camera.closed and frame.shape == (360, 640, 3)
+    middle = frame[:, 140:500]
+    assert middle[:, :180].mean() > middle[:, 180:].mean()  # the black half moved to the right
+
+
+def test_real_pyvirtualcam_without_a_device_says_how_to_install_one():
+    with pytest.raises(VirtualCameraUnavailable) as info:
+        VirtualCameraSink(size=(640, 360))
+    message = str(info.value)
+    assert message.startswith("virtual camera unavailable (")
+    assert virtual_camera_help() in message
+    if sys.platform.startswith("linux"):
+        assert "modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=Facade" in message
+
+
+def test_run_goes_on_without_the_virtual_camera_and_writes_stats(tmp_path, camera_video):
+    stats = tmp_path / "stats.json"
+    record = tmp_path / "rec.mp4"
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "run", "--camera", str(camera_video), "--avatar",
+                           str(ASTRONAUT), "--virtual-cam", "--record", str(record), "--max-frames", "40",
+                           "--stats-json", str(stats)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: virtual camera unavailable" in proc.stderr
+    result = json.loads(stats.read_text())
+    for key in ("frames_in", "frames_out", "frames_dropped", "fps_out", "latency_ms_p50", "latency_ms_p95",
+                "engine_ms_p50", "engine", "device"):
+        assert key in result
+    assert result["engine"] == "mesh" and result["frames_out"] >= 40
+    assert result["latency_ms_p50"] > 0 and result["engine_ms_p50"] > 0
+    import cv2
+
+    capture = cv2.VideoCapture(str(record))
+    assert capture.isOpened() and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) >= 40
+
+
+def test_face_that_leaves_and_comes_back_keeps_the_last_good_output(tmp_path, astronaut, avatar_256):
+    clip = camera_clip(tmp_path / "gap.mp4", astronaut, 60, motion=lambda i: {"dx": i % 10},
+                       blank=set(range(20, 40)))
+    frames, sink = _collect()
+    events = []
+    pipeline = LivePipeline(FrameSource(clip), MeshEngine(), avatar_256, [sink],
+                            on_event=lambda kind, text: events.append((kind, text))).start()
+    pipeline.wait(timeout=15)
+    pipeline.stop()
+    assert ("face", "no face in view") in events
+    assert events.index(("face", "no face in view")) < max(i for i, e in enumerate(events) if e == ("face", "face found"))
+    blanks = [f for f in frames if not f.face_found]
+    assert blanks and pipeline.stats.frames_no_face == len(blanks)
+    for frame in blanks:  # never garbage: the last good output, or the avatar at rest
+        previous = frames[frames.index(frame) - 1]
+        assert np.array_equal(frame.avatar, previous.avatar)
+    assert frames[-1].face_found
+
+
+def test_calibration_changes_the_output(tmp_path, astronaut, avatar_256):
+    # The head sits still on the left for 40 frames, then still on the right for 50.
+    clip = camera_clip(tmp_path / "steps.mp4", astronaut, 90, motion=lambda i: {"dx": -20 if i < 40 else 20})
+    frames, sink = _collect()
+    pipeline = LivePipeline(FrameSource(clip), MeshEngine(), avatar_256, [sink]).start()
+    while frames == [] or frames[-1].index < 60:
+        time.sleep(0.05)
+    moved_output = frames[-1].avatar.copy()
+    calibrations_before = pipeline._engine_calibration
+    pipeline.calibrate()
+    pipeline.wait(timeout=15)
+    pipeline.stop()
+    assert pipeline.calibrated and pipeline._engine_calibration == calibrations_before + 1
+    at_rest = frames[-1].avatar
+    # Calibrated on the left, the head on the right moved the avatar; recalibrated there, it rests again.
+    assert np.abs(moved_output.astype(int) - avatar_256).mean() > 3
+    assert np.abs(at_rest.astype(int) - avatar_256).mean() < 1.5
+
+
+def test_engine_error_on_one_frame_is_skipped_and_counted(camera_video, avatar_256):
+    class Flaky(SlowEngine):
+        def animate(self, frame):
+            self.calls = getattr(self, "calls", 0) + 1
+            if self.calls == 3:
+                raise ValueError("bad frame")
+            return super().animate(frame)
+
+    frames, sink = _collect()
+    events = []
+    pipeline = LivePipeline(FrameSource(camera_video), Flaky(0.0), avatar_256, [sink], PipelineSettings(align=False),
+                            on_event=lambda kind, text: events.append((kind, text))).start()
+    pipeline.wait(max_frames=20, timeout=10)
+    pipeline.stop()
+    assert pipeline.stats.frames_failed == 1 and pipeline.stats.frames_out >= 20
+    assert ("engine", "frame skipped: ValueError: bad frame") in events
+
+
+def test_a_failing_sink_is_switched_off_and_the_rest_go_on(camera_video, avatar_256):
+    class Broken:
+        name = "virtual camera"
+
+        def write(self, frame):
+            raise OSError("device gone")
+
+        def close(self):
+            pass
+
+    frames, sink = _collect()
+    events = []
+    pipeline = LivePipeline(FrameSource(camera_video), SlowEngine(0.0), avatar_256, [Broken(), sink],
+                            PipelineSettings(align=False), on_event=lambda k, t: events.append((k, t))).start()
+    pipeline.wait(max_frames=15, timeout=10)
+    pipeline.stop()
+    assert len(frames) >= 15
+    assert ("sink", "virtual camera stopped: device gone") in events
