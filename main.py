@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="facade", description="Facade: your webcam drives an animated avatar.")
     parser.add_argument("--version", action="version", version=f"facade {__version__}")
     parser.add_argument("--verbose", action="store_true", help="show tracebacks and debug logging")
+    parser.add_argument("--camera", help="GUI: camera index or video file to start with")
+    parser.add_argument("--avatar", help="GUI: portrait to start with")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     animate = commands.add_parser("animate", help="animate an avatar from a driving clip, offline")
@@ -79,29 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fomm_options(args, checkpoint):
-    from core.engines.fomm import FommOptions
-
-    return FommOptions(checkpoint=checkpoint, config=args.config, device=args.device, precision=args.precision,
-                       relative=not args.absolute, adapt_scale=args.adapt_scale)
-
-
 def _make_engine(args, allow_random: bool = False):
-    """The engine the arguments ask for: FOMM when a checkpoint is given or found, else mesh."""
-    from core.checkpoints import find_checkpoint, missing_checkpoint_message
-    from core.errors import UserError
+    from core.engines.factory import EngineChoice, create_engine
 
-    checkpoint = find_checkpoint(args.checkpoint) if args.engine in (None, "fomm") else None
-    engine = args.engine or ("fomm" if checkpoint else "mesh")
-    if engine == "fomm":
-        if checkpoint is None and not allow_random:
-            raise UserError(missing_checkpoint_message())
-        from core.engines.fomm import FommEngine
-
-        return FommEngine(_fomm_options(args, checkpoint), profile=allow_random)
-    from core.engines.mesh import MeshEngine, MeshOptions
-
-    return MeshEngine(MeshOptions(resolution=args.resolution))
+    return create_engine(EngineChoice(engine=args.engine, checkpoint=args.checkpoint, config=args.config,
+                                      device=args.device, precision=args.precision, relative=not args.absolute,
+                                      adapt_scale=args.adapt_scale, resolution=args.resolution), allow_random)
 
 
 def _frame_avatar(args, rgb, size: int):
@@ -134,6 +119,7 @@ def _run(args) -> int:
     import signal
 
     from core.capture import FrameSource
+    from core.engines.factory import cpu_fallback
     from core.errors import UserError
     from core.images import read_image
     from core.pipeline import LivePipeline, PipelineSettings
@@ -157,7 +143,7 @@ def _run(args) -> int:
         sinks.append(RecorderSink(args.record, source.fps, engine.resolution))
     events = lambda kind, text: print(f"{kind}: {text}", file=sys.stderr)  # noqa: E731
     pipeline = LivePipeline(source, engine, avatar, sinks, PipelineSettings(align=not args.no_align),
-                            on_event=events)
+                            on_event=events, fallback=lambda exc: cpu_fallback(pipeline.engine, exc))
     # SIGTERM ends the run as Ctrl+C does: the recording is finalised either way.
     signal.signal(signal.SIGTERM, _interrupt)
     pipeline.start()
@@ -198,6 +184,18 @@ def _convert(args) -> int:
     return 0
 
 
+def _gui(args) -> int:
+    from app.run import run_gui
+    from core.errors import UserError
+
+    if args.avatar is not None and not Path(args.avatar).is_file():
+        raise UserError(f"{args.avatar}: image not found")
+    if args.camera is not None and not args.camera.isdigit() and "://" not in args.camera \
+            and not Path(args.camera).is_file():
+        raise UserError(f"{args.camera}: camera index, stream URL or video file expected; no such file")
+    return run_gui(args.camera, args.avatar)
+
+
 def _interrupt(*_) -> None:
     raise KeyboardInterrupt
 
@@ -208,14 +206,13 @@ def main(argv: list[str] | None = None) -> int:
         from core.native_logs import filter_native_stderr
 
         filter_native_stderr()
-    if args.command is None:
-        build_parser().print_help()
-        return 0
     from core.errors import UserError
     from models.checkpoint import CheckpointError
     from models.config import ConfigError
 
     try:
+        if args.command is None:
+            return _gui(args)
         return args.handler(args)
     except (UserError, CheckpointError, ConfigError) as exc:
         if args.verbose:

@@ -20,6 +20,7 @@ from .engines.base import Engine, FrameFeatures
 from .frames import OutputFrame
 from .images import resize_square
 from .latest import Latest
+from .overlay import is_low_light
 from .sinks import Sink
 from .stats import RunStats
 
@@ -46,7 +47,7 @@ class _Prepared:
 class LivePipeline:
     """Runs a source through an engine into sinks until stopped. Thread-safe controls: ``calibrate``,
     ``set_avatar``, ``add_sink``, ``remove_sink``, ``set_smoothing``. ``on_event(kind, text)`` reports
-    status changes (kinds: source, face, calibrated, sink, engine) from the worker threads.
+    status changes (kinds: source, face, light, calibrated, sink, engine, error) from the worker threads.
     """
 
     def __init__(self, source: FrameSource, engine: Engine, avatar: np.ndarray, sinks: list[Sink] = (),
@@ -71,6 +72,7 @@ class LivePipeline:
         self._avatar_lock = threading.Lock()
         self._last_output: np.ndarray = self._avatar
         self._face_present: bool | None = None
+        self._dark = False
         self._aligner = FaceAligner(engine.resolution, settings.alignment) if settings.align else None
         self._threads = [threading.Thread(target=self._guard(self._align_loop), name="align", daemon=True),
                          threading.Thread(target=self._guard(self._engine_loop), name="engine", daemon=True)]
@@ -109,6 +111,11 @@ class LivePipeline:
             if sink in self._sinks:
                 self._sinks.remove(sink)
         sink.close()
+
+    @property
+    def avatar(self) -> np.ndarray:
+        """The avatar at rest, as the engine sees it."""
+        return self._avatar
 
     @property
     def calibrated(self) -> bool:
@@ -173,6 +180,7 @@ class LivePipeline:
                 if self.source.ended:
                     return
                 continue
+            self._check_light(captured)
             aligned = None
             if self._aligner is not None:
                 aligned = self._aligner.process(captured.rgb, captured.timestamp)
@@ -184,6 +192,14 @@ class LivePipeline:
                     self._aligner.lock()
                 self._calibration += 1
             self._prepared.put(_Prepared(captured, features, aligned, self._calibration))
+
+    def _check_light(self, captured: CapturedFrame) -> None:
+        if captured.index % 15:
+            return
+        dark = is_low_light(captured.rgb)
+        if dark != self._dark:
+            self._dark = dark
+            self._on_event("light", "low light: face tracking may jitter" if dark else "light ok")
 
     def _should_calibrate(self, aligned: AlignedFrame | None) -> bool:
         if self._calibration_wanted.is_set():

@@ -1,0 +1,24 @@
+"""The window's actions and their default keys; users can rebind them in Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    label: str
+    default_key: str
+
+
+ACTIONS = [
+    Action("calibrate", "Calibrate (take the neutral pose)", "X"),
+    Action("calibrate_alt", "Calibrate (second key)", "Space"),
+    Action("virtual_camera", "Virtual camera on/off", "V"),
+    Action("mirror", "Mirror the output", "M"),
+    Action("overlay", "Camera overlay: landmarks and onion skin", "O"),
+    Action("fullscreen", "Full-screen avatar preview", "F"),
+] + [Action(f"avatar_{i}", f"Avatar {i}", str(i)) for i in range(1, 10)]
+
+ACTION_NAMES = [a.name for a in ACTIONS]

@@ -1,0 +1,23 @@
+"""Starting the window."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+from PySide6.QtWidgets import QApplication
+
+from . import settings as app_settings
+from .main_window import MainWindow
+
+
+def run_gui(camera: str | None = None, avatar: str | None = None) -> int:
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("Facade")
+    app.setOrganizationName("Facade")
+    window = MainWindow(app_settings.open_settings(), camera=camera, avatar=avatar)
+    window.show()
+    # Ctrl+C in the terminal closes the window properly (threads stopped, recording finalised).
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    signal.signal(signal.SIGTERM, lambda *_: window.close())
+    return app.exec()

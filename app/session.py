@@ -1,0 +1,129 @@
+"""The live session: builds the pipeline from the window's choices and reports back through Qt signals."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from core.avatar import load_avatar
+from core.capture import FrameSource
+from core.engines.factory import EngineChoice, cpu_fallback, create_engine
+from core.errors import UserError
+from core.frames import OutputFrame
+from core.pipeline import LivePipeline, PipelineSettings
+from core.sinks import CallbackSink, RecorderSink, VirtualCameraSink
+
+
+class LiveSession(QObject):
+    """Owns at most one running pipeline. Frames reach the UI newest-wins: while the UI has not drawn the
+    last one, newer frames replace it instead of queueing signals."""
+
+    frame = Signal(object)  # OutputFrame
+    status = Signal(str, str)  # kind, text: from the worker threads, delivered on the UI thread
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.pipeline: LivePipeline | None = None
+        self._pending: OutputFrame | None = None
+        self._pending_lock = threading.Lock()
+        self._virtual_camera: VirtualCameraSink | None = None
+        self._recorder: RecorderSink | None = None
+        self.avatar_path: str | None = None
+        self.mirror = False
+        self.smoothing = 0.5
+
+    # Building and stopping.
+
+    def start(self, camera: str, avatar_path: str, choice: EngineChoice) -> None:
+        """(Re)start on ``camera`` with ``avatar_path``; raises UserError with a message for the window."""
+        self.stop()
+        engine = create_engine(choice)
+        avatar = load_avatar(avatar_path, engine.resolution)
+        source = FrameSource(camera, loop=Path(camera).is_file(), on_status=lambda s: self.status.emit("source", s))
+        pipeline = LivePipeline(source, engine, avatar, [CallbackSink(self._on_frame)],
+                                PipelineSettings(), on_event=self.status.emit,
+                                fallback=lambda exc: cpu_fallback(pipeline.engine, exc))
+        pipeline.set_smoothing(self.smoothing)
+        self.pipeline = pipeline.start()
+        self.avatar_path = avatar_path
+
+    def stop(self) -> None:
+        """Stop the threads and release the camera, the virtual camera and a recording (finalised)."""
+        if self.pipeline is not None:
+            self.pipeline.stop()
+            self.pipeline = None
+        self._virtual_camera = self._recorder = None
+
+    # Controls.
+
+    def set_avatar(self, path: str) -> None:
+        if self.pipeline is None:
+            raise UserError("start a camera first")
+        self.pipeline.set_avatar(load_avatar(path, self.pipeline.engine.resolution))
+        self.avatar_path = path
+
+    def calibrate(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.calibrate()
+
+    def set_smoothing(self, strength: float) -> None:
+        self.smoothing = strength
+        if self.pipeline is not None:
+            self.pipeline.set_smoothing(strength)
+
+    def set_mirror(self, on: bool) -> None:
+        self.mirror = on
+        if self._virtual_camera is not None:
+            self._virtual_camera.mirror = on
+
+    @property
+    def virtual_camera_device(self) -> str | None:
+        return self._virtual_camera.device if self._virtual_camera else None
+
+    def start_virtual_camera(self, factory=None) -> str:
+        """Returns the device name; raises VirtualCameraUnavailable with how-to-install advice."""
+        if self.pipeline is None:
+            raise UserError("start a camera first")
+        if self._virtual_camera is None:
+            self._virtual_camera = VirtualCameraSink(fps=self.pipeline.source.fps, mirror=self.mirror,
+                                                     camera_factory=factory)
+            self.pipeline.add_sink(self._virtual_camera)
+        return self._virtual_camera.device
+
+    def stop_virtual_camera(self) -> None:
+        if self._virtual_camera is not None and self.pipeline is not None:
+            self.pipeline.remove_sink(self._virtual_camera)
+        self._virtual_camera = None
+
+    @property
+    def recording(self) -> Path | None:
+        return self._recorder.path if self._recorder else None
+
+    def start_recording(self, path: str | Path) -> None:
+        if self.pipeline is None:
+            raise UserError("start a camera first")
+        self._recorder = RecorderSink(path, self.pipeline.source.fps, self.pipeline.engine.resolution)
+        self.pipeline.add_sink(self._recorder)
+
+    def stop_recording(self) -> Path | None:
+        """Finalise the recording; returns its path."""
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None and self.pipeline is not None:
+            self.pipeline.remove_sink(recorder)
+        return recorder.path if recorder else None
+
+    # Frames, newest wins.
+
+    def _on_frame(self, frame: OutputFrame) -> None:
+        with self._pending_lock:
+            idle = self._pending is None
+            self._pending = frame
+        if idle:
+            self.frame.emit(None)  # a nudge; the UI takes the newest frame when it gets to it
+
+    def take_frame(self) -> OutputFrame | None:
+        with self._pending_lock:
+            frame, self._pending = self._pending, None
+        return frame
