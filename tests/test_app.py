@@ -1,0 +1,145 @@
+"""The window on Qt's offscreen platform, with a video file as the camera."""
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from app import settings as app_settings
+from app.main_window import MainWindow
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, camera_video):
+    store = app_settings.open_settings(tmp_path / "facade.ini")
+    win = MainWindow(store, camera=str(camera_video), camera_probe=lambda: [], user_dir=tmp_path / "avatars")
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.avatar_view.frames_shown > 3, timeout=15000)
+    yield win
+    if win.session.pipeline is not None:
+        win.close()
+
+
+def _second_avatar(tmp_path, astronaut) -> Path:
+    """A different-looking portrait: the astronaut mirrored and tinted blue."""
+    face = astronaut[:, ::-1].astype(np.int32)
+    face[..., 2] = np.clip(face[..., 2] + 60, 0, 255)
+    path = tmp_path / "blue.png"
+    cv2.imwrite(str(path), cv2.cvtColor(face.astype(np.uint8), cv2.COLOR_RGB2BGR))
+    return path
+
+
+def test_window_opens_and_shows_both_previews(window):
+    assert window.camera_view.frames_shown > 0 and window.avatar_view.frames_shown > 0
+    assert window.session.pipeline.engine.name == "mesh"
+    assert "mesh on cpu" in window.status_engine.text() or window.status_engine.text() == ""
+
+
+def test_switching_avatars_changes_the_output(window, qtbot, tmp_path, astronaut):
+    added = window.gallery.add_files([str(_second_avatar(tmp_path, astronaut))])
+    assert added and Path(added).parent == tmp_path / "avatars" and window.gallery.count() == 2
+    window.choose_avatar(added)
+
+    def blueness():
+        image = window.avatar_view._image
+        return np.mean([image.pixelColor(x, y).blue() - image.pixelColor(x, y).red()
+                        for x in range(0, image.width(), 16) for y in range(0, image.height(), 16)])
+
+    qtbot.waitUntil(lambda: blueness() > 20, timeout=5000)  # the tinted avatar reached the preview
+    assert window.settings.avatar == added
+
+
+def test_calibrate_by_button_and_by_hotkeys(window, qtbot):
+    pipeline = window.session.pipeline
+    qtbot.waitUntil(lambda: pipeline.calibrated, timeout=10000)  # automatic calibration at start
+    count = pipeline._engine_calibration
+    qtbot.mouseClick(window.calibrate_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: pipeline._engine_calibration == count + 1, timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_X)
+    qtbot.waitUntil(lambda: pipeline._engine_calibration == count + 2, timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: pipeline._engine_calibration == count + 3, timeout=5000)
+
+
+def test_countdown_calibrates_after_it_runs_out(window, qtbot):
+    pipeline = window.session.pipeline
+    qtbot.waitUntil(lambda: pipeline.calibrated, timeout=10000)
+    count = pipeline._engine_calibration
+    window.settings.countdown = 1
+    window.start_calibration()
+    assert window.camera_view._caption == "1"
+    qtbot.waitUntil(lambda: pipeline._engine_calibration == count + 1, timeout=5000)
+    assert window.camera_view._caption == ""
+
+
+def test_missing_virtual_camera_is_a_message_in_the_window(window, qtbot):
+    qtbot.keyClick(window, Qt.Key.Key_V)
+    assert not window.vcam_button.isChecked()
+    assert "virtual camera unavailable" in window.warnings["vcam"]
+    assert window.banner.isVisible()
+
+
+def test_avatar_without_a_face_is_a_message_in_the_window(window, tmp_path):
+    flat = tmp_path / "flat.png"
+    cv2.imwrite(str(flat), np.full((300, 300, 3), 120, np.uint8))
+    previous = window.settings.avatar
+    window.choose_avatar(str(flat))
+    assert "no face found" in window.warnings["avatar"]
+    assert window.settings.avatar == previous and window.session.pipeline is not None
+
+
+def test_recording_from_the_window_is_finalised_on_close(window, qtbot, tmp_path):
+    out = tmp_path / "take.mp4"
+    window.start_recording(str(out))
+    qtbot.wait(800)
+    window.close()
+    capture = cv2.VideoCapture(str(out))
+    assert capture.isOpened() and capture.get(cv2.CAP_PROP_FRAME_COUNT) > 5
+
+
+def test_closing_releases_everything_quickly(window):
+    pipeline = window.session.pipeline
+    threads = pipeline._threads + [pipeline.source._thread]
+    start = time.monotonic()
+    window.close()
+    assert time.monotonic() - start < 2.0
+    assert window.session.pipeline is None
+    assert not any(t.is_alive() for t in threads)
+
+
+def test_settings_round_trip_and_bad_values_fall_back(tmp_path, qtbot, camera_video):
+    store = app_settings.open_settings(tmp_path / "s.ini")
+    settings = app_settings.AppSettings(avatar=str(camera_video), camera="2", engine="fomm", smoothing=0.8,
+                                        mirror=True, countdown=3, hidden_avatars=["a.png"])
+    settings.hotkeys["calibrate"] = "C"
+    app_settings.save(store, settings)
+    loaded = app_settings.load(app_settings.open_settings(tmp_path / "s.ini"))
+    assert (loaded.camera, loaded.engine, loaded.smoothing, loaded.mirror, loaded.countdown) == ("2", "fomm", 0.8,
+                                                                                               True, 3)
+    assert loaded.hidden_avatars == ["a.png"] and loaded.hotkeys["calibrate"] == "C"
+    assert loaded.hotkeys["mirror"] == "M"
+    store.setValue("smoothing", "lots")
+    store.setValue("device", "quantum")
+    store.setValue("checkpoint", str(tmp_path / "gone.pth.tar"))
+    store.setValue("countdown", 99)
+    store.sync()
+    bad = app_settings.load(app_settings.open_settings(tmp_path / "s.ini"))
+    assert bad.smoothing == 0.5 and bad.device == "auto" and bad.checkpoint == "" and bad.countdown == 10
+
+
+def test_window_state_persists_between_runs(qtbot, tmp_path, camera_video):
+    store = app_settings.open_settings(tmp_path / "p.ini")
+    first = MainWindow(store, camera=str(camera_video), camera_probe=lambda: [], user_dir=tmp_path / "u")
+    qtbot.addWidget(first)
+    first.mirror_box.setChecked(True)
+    first.smoothing.setValue(20)
+    first.close()
+    second = MainWindow(app_settings.open_settings(tmp_path / "p.ini"), camera_probe=lambda: [], user_dir=tmp_path / "u")
+    qtbot.addWidget(second)
+    assert second.mirror_box.isChecked() and second.smoothing.value() == 20
+    assert second.settings.camera == str(camera_video)
+    second.close()
