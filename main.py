@@ -72,7 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_options(bench)
     bench.add_argument("--frames", type=int, default=50)
     bench.add_argument("--json", action="store_true", help="print one JSON object (the only output format)")
+    bench.add_argument("--compare", action="store_true",
+                       help="FOMM: also time the plain fp32 eager path in the same run; report ratio and difference")
     bench.set_defaults(handler=_bench)
+
+    doctor = commands.add_parser("doctor", help="check torch, CUDA, face models, cameras, virtual camera")
+    doctor.add_argument("--checkpoint", type=Path, help="also check this checkpoint")
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+    doctor.set_defaults(handler=_doctor)
 
     convert = commands.add_parser("convert", help="convert a .pth.tar checkpoint to .safetensors")
     convert.add_argument("checkpoint", type=Path)
@@ -161,15 +168,29 @@ def _run(args) -> int:
 
 
 def _bench(args) -> int:
-    from core.bench import time_engine
+    from core.bench import compare_fomm, time_engine
     from core.errors import UserError
 
     if args.frames < 1:
         raise UserError(f"--frames {args.frames}: must be at least 1")
     engine = _make_engine(args, allow_random=True)
-    result = time_engine(engine, args.frames)
+    if args.compare:
+        if engine.name != "fomm":
+            raise UserError("--compare: only for --engine fomm")
+        result = compare_fomm(engine.options, args.frames)
+    else:
+        result = time_engine(engine, args.frames)
     result["checkpoint"] = str(args.checkpoint) if args.checkpoint else "random weights"
     print(json.dumps(result, indent=None if args.json else 2))
+    return 0
+
+
+def _doctor(args) -> int:
+    from core.doctor import as_dicts, format_table, run_checks
+
+    checks = run_checks(args.checkpoint)
+    print(json.dumps({"version": __version__, "checks": as_dicts(checks)}, indent=2) if args.json
+          else format_table(checks))
     return 0
 
 

@@ -220,6 +220,9 @@ class MainWindow(QMainWindow):
                 self.restart()
             return
         self._clear("start")
+        is_fomm = self.session.pipeline.engine.name == "fomm"
+        for widget in (self.device_box, self.precision_box, self.relative_box, self.adapt_box):
+            widget.setEnabled(is_fomm)  # options of the neural engine only
         self.settings.avatar = avatar
         self.gallery.select_path(avatar)
         engine = self.session.pipeline.engine
@@ -472,17 +475,16 @@ class MainWindow(QMainWindow):
 
 
 def _column(*widgets) -> QWidget:
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    for widget in widgets:
-        layout.addWidget(widget)
-    return box
+    return _box(QVBoxLayout, widgets)
 
 
 def _row(*widgets) -> QWidget:
+    return _box(QHBoxLayout, widgets)
+
+
+def _box(layout_class, widgets) -> QWidget:
     box = QWidget()
-    layout = QHBoxLayout(box)
+    layout = layout_class(box)
     layout.setContentsMargins(0, 0, 0, 0)
     for widget in widgets:
         layout.addWidget(widget)

@@ -56,10 +56,11 @@ class FrameSource:
     """
 
     def __init__(self, spec: str | int | Path, loop: bool = False, settings: CaptureSettings = CaptureSettings(),
-                 on_status: Callable[[str], None] | None = None):
+                 on_status: Callable[[str], None] | None = None, paced: bool = True):
         self.source = parse_source(spec)
         self.is_file = isinstance(self.source, Path)
         self.loop = loop
+        self.paced = paced  # False: a file is read as fast as the pipeline takes frames (soak and stress runs)
         self.settings = settings
         self.frames: Latest[CapturedFrame] = Latest()
         self.frames_captured = 0
@@ -171,6 +172,13 @@ class FrameSource:
                 ok, bgr = capture.read()
             if not ok:
                 return True
+            if not self.paced:
+                # Decode the next frame only once this one is taken: full speed for the pipeline, with no
+                # CPU spent decoding frames that would only be dropped.
+                while not self.frames.wait_taken(0.1) and not self._stop.is_set():
+                    pass
+                self._emit(bgr, time.monotonic())
+                continue
             wait = due - time.monotonic()
             if wait > 0:
                 self._stop.wait(wait)

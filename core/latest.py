@@ -29,7 +29,13 @@ class Latest(Generic[T]):
         with self._cond:
             self._cond.wait_for(lambda: self._item is not None or self._closed, timeout)
             item, self._item = self._item, None
+            self._cond.notify_all()
             return item
+
+    def wait_taken(self, timeout: float | None = None) -> bool:
+        """Wait until the reader has taken the item (or the hand-off closed); False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._item is None or self._closed, timeout)
 
     def close(self) -> None:
         """Wake the reader for good: no more items will come."""

@@ -21,32 +21,26 @@ def gaussian_heatmaps(kp_value: torch.Tensor, h: int, w: int, variance: float) -
     return torch.exp(-0.5 * diff.pow(2).sum(-1) / variance)
 
 
-class DownBlock(nn.Module):
-    def __init__(self, in_features: int, out_features: int):
-        super().__init__()
-        self.conv = nn.Conv2d(in_features, out_features, kernel_size=3, padding=1)
-        self.norm = nn.BatchNorm2d(out_features, affine=True)
+class _ConvNorm(nn.Module):
+    """A convolution and its batch norm, under the attribute names the checkpoints use."""
 
-    def forward(self, x):
-        return F.avg_pool2d(F.relu(self.norm(self.conv(x))), kernel_size=2)
-
-
-class UpBlock(nn.Module):
-    def __init__(self, in_features: int, out_features: int):
-        super().__init__()
-        self.conv = nn.Conv2d(in_features, out_features, kernel_size=3, padding=1)
-        self.norm = nn.BatchNorm2d(out_features, affine=True)
-
-    def forward(self, x):
-        return F.relu(self.norm(self.conv(F.interpolate(x, scale_factor=2))))
-
-
-class SameBlock(nn.Module):
-    def __init__(self, in_features: int, out_features: int, kernel_size: int, padding: int):
+    def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, padding: int = 1):
         super().__init__()
         self.conv = nn.Conv2d(in_features, out_features, kernel_size=kernel_size, padding=padding)
         self.norm = nn.BatchNorm2d(out_features, affine=True)
 
+
+class DownBlock(_ConvNorm):
+    def forward(self, x):
+        return F.avg_pool2d(F.relu(self.norm(self.conv(x))), kernel_size=2)
+
+
+class UpBlock(_ConvNorm):
+    def forward(self, x):
+        return F.relu(self.norm(self.conv(F.interpolate(x, scale_factor=2))))
+
+
+class SameBlock(_ConvNorm):
     def forward(self, x):
         return F.relu(self.norm(self.conv(x)))
 

@@ -11,6 +11,7 @@ import torch
 
 from models.checkpoint import build_networks, load_networks
 from models.config import load_config
+from models.inference import InferenceOptions, prepare
 from models.motion import movement_scale, relative_keypoints
 
 from ..errors import UserError
@@ -28,6 +29,7 @@ class FommOptions:
     precision: str = "auto"  # auto | fp32 | fp16 (fp16 needs CUDA)
     relative: bool = True
     adapt_scale: bool = False
+    inference: InferenceOptions = InferenceOptions()  # models.inference.PLAIN is the eager reference
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -75,7 +77,8 @@ class FommEngine:
             networks = build_networks(self.config)
         else:
             networks = load_networks(options.checkpoint, self.config)
-        self.kp_detector, self.generator = (net.to(self._device, self._dtype).eval() for net in networks)
+        self.kp_detector, self.generator = (prepare(net, options.inference).to(self._device, self._dtype)
+                                            for net in networks)
         self._profile = profile
         self.timings = {"kp_ms": 0.0, "generator_ms": 0.0}
         self._avatar: dict | None = None
@@ -118,7 +121,10 @@ class FommEngine:
     def _to_tensor(self, rgb: np.ndarray) -> torch.Tensor:
         rgb = resize_square(rgb, self.resolution)
         tensor = torch.from_numpy(np.ascontiguousarray(rgb)).to(self._device, non_blocking=True)
-        return tensor.permute(2, 0, 1).unsqueeze(0).to(self._dtype).div_(255)
+        image = tensor.permute(2, 0, 1).unsqueeze(0).to(self._dtype).div_(255)
+        # HWC pixels are already channels-last: keep that layout when the networks use it.
+        return image.contiguous(memory_format=torch.channels_last if self.options.inference.channels_last
+                                else torch.contiguous_format)
 
     def _clock(self) -> float:
         if self._profile and self._device.type == "cuda":
