@@ -28,7 +28,7 @@ def _cli(capsys, *argv):
 
 
 @pytest.mark.parametrize("name, content, expected", [
-    ("notes.png", b"not an image", "not an image OpenCV can read"),
+    ("notes.png", b"not an image", "not an image OpenCV can read (PNG, JPEG, WebP or BMP)"),
     ("zero.jpg", b"", "image file is empty"),
 ])
 def test_bad_avatar_files(capsys, tmp_path, driving_clip, name, content, expected):
