@@ -25,7 +25,8 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, help="FOMM checkpoint (.pth.tar or .safetensors)")
     parser.add_argument("--config", default="vox-256", help="vox-256, taichi-256, mgif-256 or a YAML file")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16"))
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+                        help="auto: fp16 on CUDA, fp32 on the CPU; bf16 for CPUs with native bf16")
     parser.add_argument("--absolute", action="store_true", help="absolute keypoints instead of relative motion")
     parser.add_argument("--adapt-scale", action="store_true", help="scale the motion to the avatar's face size")
     parser.add_argument("--resolution", type=int, default=256, choices=(256, 512),

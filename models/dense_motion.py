@@ -58,10 +58,11 @@ class DenseMotionNetwork(nn.Module):
         entries = self.num_kp + 1
         heat = self.heat_representation(kp_driving, kp_source, h, w)
         motions = sparse_motions(kp_driving, kp_source, h, w)
-        # Warp the small source once per entry, in one grid_sample call over a (B*(K+1)) batch.
-        repeated = small.unsqueeze(1).expand(b, entries, c, h, w).reshape(b * entries, c, h, w)
-        deformed = F.grid_sample(repeated, motions.reshape(b * entries, h, w, 2).to(small.dtype),
-                                 align_corners=False).view(b, entries, c, h, w)
+        # Warp the small source once per entry, in one grid_sample call over a (B*(K+1)) batch, in fp32:
+        # the motions are fp32 and a half-precision grid would misplace samples by a tenth of a pixel.
+        repeated = small.float().unsqueeze(1).expand(b, entries, c, h, w).reshape(b * entries, c, h, w)
+        deformed = F.grid_sample(repeated, motions.reshape(b * entries, h, w, 2),
+                                 align_corners=False).view(b, entries, c, h, w).to(small.dtype)
         inputs = torch.cat([heat.to(small.dtype), deformed], dim=2).view(b, entries * (c + 1), h, w)
         prediction = self.hourglass(inputs)
         mask = F.softmax(self.mask(prediction).float(), dim=1)

@@ -58,4 +58,5 @@ def _warp(features: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
     if deformation.shape[1:3] != features.shape[2:]:
         deformation = F.interpolate(deformation.permute(0, 3, 1, 2), size=features.shape[2:],
                                     mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
-    return F.grid_sample(features, deformation.to(features.dtype), align_corners=False)
+    # Sampled in fp32 whatever the trunk's precision: the deformation is fp32 keypoint geometry.
+    return F.grid_sample(features.float(), deformation.float(), align_corners=False).to(features.dtype)

@@ -47,3 +47,19 @@ def test_bench_compare_reports_speedup_and_difference(capsys, tiny_checkpoint, t
     assert result["plain_ms_per_frame"] > 0 and result["speedup"] == pytest.approx(
         result["plain_ms_per_frame"] / result["ms_per_frame"], rel=0.01)
     assert result["max_abs_diff"] < 1e-2 and result["mean_abs_diff"] < 2e-3
+
+
+def test_winograd_convolution_matches_the_direct_one_and_falls_back_when_it_must():
+    from models.inference import Winograd3x3
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(64, 48, 3, padding=1)
+    fast = Winograd3x3(conv)
+    with torch.inference_mode():
+        for shape in ((2, 64, 16, 24), (1, 64, 10, 10)):  # the second is not a multiple of 4: direct path
+            x = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+            expected = conv(x)
+            assert (fast(x) - expected).abs().max() < 1e-4 * expected.abs().max()
+        half = torch.randn(1, 64, 16, 16, dtype=torch.bfloat16)
+        assert torch.equal(fast.to(torch.bfloat16)(half), torch.nn.functional.conv2d(
+            half, conv.weight.to(torch.bfloat16), conv.bias.to(torch.bfloat16), padding=1))

@@ -26,7 +26,7 @@ class FommOptions:
     checkpoint: Path | None = None  # None: random weights, for benchmarks and tests only
     config: str = "vox-256"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "auto"  # auto | fp32 | fp16 (fp16 needs CUDA)
+    precision: str = "auto"  # auto | fp32 | fp16 (CUDA) | bf16 (CPUs with native bf16)
     relative: bool = True
     adapt_scale: bool = False
     inference: InferenceOptions = InferenceOptions()  # models.inference.PLAIN is the eager reference
@@ -55,9 +55,21 @@ def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
         return torch.float32
     if precision == "fp16":
         if device.type != "cuda":
-            raise UserError("--precision fp16: needs a CUDA device; the CPU runs fp32")
+            raise UserError("--precision fp16: needs a CUDA device; on the CPU use fp32 or bf16")
         return torch.float16
-    raise UserError(f"--precision {precision}: unknown precision (use auto, fp32 or fp16)")
+    if precision == "bf16":
+        if device.type == "cpu" and not cpu_has_bf16():
+            raise UserError("--precision bf16: this CPU has no native bf16 (AVX-512 BF16 or AMX); use fp32")
+        return torch.bfloat16
+    raise UserError(f"--precision {precision}: unknown precision (use auto, fp32, fp16 or bf16)")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether oneDNN runs bf16 convolutions natively here (emulated bf16 would be slower than fp32)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 class FommEngine:
@@ -72,7 +84,7 @@ class FommEngine:
         self._device = resolve_device(options.device)
         self._dtype = resolve_dtype(options.precision, self._device)
         self.device = str(self._device)
-        self.precision = "fp16" if self._dtype == torch.float16 else "fp32"
+        self.precision = {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(self._dtype, "fp32")
         if options.checkpoint is None:
             networks = build_networks(self.config)
         else:
