@@ -51,7 +51,10 @@ class AvatarGallery(QListWidget):
                     thumb = read_image(path)
                 except UserError:
                     continue  # an unreadable file in the folder is not the gallery's to report every time
-                item = QListWidgetItem(QIcon(to_pixmap(_square(thumb))), f"{self.count() + 1}. {path.stem}")
+                pixmap = to_pixmap(_square(thumb))
+                icon = QIcon(pixmap)
+                icon.addPixmap(pixmap, QIcon.Mode.Selected)  # Qt would tint the chosen portrait blue
+                item = QListWidgetItem(icon, f"{self.count() + 1}. {path.stem}")
                 item.setData(Qt.ItemDataRole.UserRole, str(path))
                 item.setToolTip(str(path))
                 self.addItem(item)

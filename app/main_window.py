@@ -107,7 +107,7 @@ class MainWindow(QMainWindow):
         self.load_model = QPushButton("Load model…")
         self.load_model.clicked.connect(self._load_model_dialog)
         self.device_box = _combo(("auto", "cpu", "cuda"), self.settings.device)
-        self.precision_box = _combo(("auto", "fp32", "fp16"), self.settings.precision)
+        self.precision_box = _combo(("auto", "fp32", "fp16", "bf16"), self.settings.precision)
         self.relative_box = QCheckBox("Relative motion")
         self.relative_box.setChecked(self.settings.relative)
         self.adapt_box = QCheckBox("Adapt movement scale")

@@ -10,7 +10,7 @@ from PySide6.QtCore import QByteArray, QSettings
 from .hotkeys import ACTIONS
 
 _DEVICES = ("auto", "cpu", "cuda")
-_PRECISIONS = ("auto", "fp32", "fp16")
+_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _ENGINES = ("mesh", "fomm")
 
 

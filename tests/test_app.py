@@ -33,10 +33,12 @@ def _second_avatar(tmp_path, astronaut) -> Path:
     return path
 
 
-def test_window_opens_and_shows_both_previews(window):
+def test_window_opens_and_shows_both_previews(window, qtbot):
     assert window.camera_view.frames_shown > 0 and window.avatar_view.frames_shown > 0
     assert window.session.pipeline.engine.name == "mesh"
-    assert "mesh on cpu" in window.status_engine.text() or window.status_engine.text() == ""
+    qtbot.waitUntil(lambda: window.status_engine.text().startswith("mesh on cpu"), timeout=3000)
+    assert " fps" in window.status_fps.text() and "dropped" in window.status_fps.text()
+    assert not window.device_box.isEnabled()  # FOMM-only options are greyed out for the mesh engine
 
 
 def test_switching_avatars_changes_the_output(window, qtbot, tmp_path, astronaut):
