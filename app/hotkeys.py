@@ -20,5 +20,3 @@ ACTIONS = [
     Action("overlay", "Camera overlay: landmarks and onion skin", "O"),
     Action("fullscreen", "Full-screen avatar preview", "F"),
 ] + [Action(f"avatar_{i}", f"Avatar {i}", str(i)) for i in range(1, 10)]
-
-ACTION_NAMES = [a.name for a in ACTIONS]

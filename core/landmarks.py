@@ -12,8 +12,6 @@ from .crop import Crop
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-NUM_LANDMARKS = 478  # 468 mesh points and 10 iris points (refine_landmarks)
-
 
 class FaceLandmarker:
     """Landmarks of the faces in RGB frames, as (478, 3) float32 pixels (z scaled like x), largest face first.
@@ -62,8 +60,6 @@ def _box_area(points: np.ndarray) -> float:
 LEFT_EYE_CORNERS = (263, 362)  # the subject's left eye: outer, inner
 RIGHT_EYE_CORNERS = (33, 133)
 NOSE_TIP = 1
-CHIN = 152
-FOREHEAD = 10
 LEFT_CHEEK, RIGHT_CHEEK = 454, 234
 
 

@@ -79,11 +79,28 @@ def test_countdown_calibrates_after_it_runs_out(window, qtbot):
     assert window.camera_view._caption == ""
 
 
-def test_missing_virtual_camera_is_a_message_in_the_window(window, qtbot):
+def test_missing_virtual_camera_is_a_message_in_the_window(window, qtbot, monkeypatch):
+    def no_device(**kwargs):
+        raise RuntimeError("'v4l2loopback' backend: No v4l2 loopback device found")
+
+    monkeypatch.setattr("pyvirtualcam.Camera", no_device)
     qtbot.keyClick(window, Qt.Key.Key_V)
     assert not window.vcam_button.isChecked()
     assert "virtual camera unavailable" in window.warnings["vcam"]
-    assert window.banner.isVisible()
+    assert window.banner.isVisible() and window.session.pipeline is not None
+
+
+def test_virtual_camera_on_and_off_from_the_window(window, qtbot, monkeypatch):
+    from test_pipeline import FakeCamera
+
+    FakeCamera.instances.clear()
+    monkeypatch.setattr("pyvirtualcam.Camera", FakeCamera)
+    qtbot.keyClick(window, Qt.Key.Key_V)
+    assert window.vcam_button.isChecked() and "/dev/video-fake" in window.vcam_state.text()
+    qtbot.waitUntil(lambda: len(FakeCamera.instances[-1].frames) > 3, timeout=5000)
+    assert FakeCamera.instances[-1].frames[-1].shape == (720, 1280, 3)
+    qtbot.keyClick(window, Qt.Key.Key_V)
+    assert FakeCamera.instances[-1].closed and window.vcam_state.text() == "Virtual camera: off"
 
 
 def test_avatar_without_a_face_is_a_message_in_the_window(window, tmp_path):

@@ -93,11 +93,14 @@ def test_fake_virtual_camera_gets_a_framed_canvas_and_mirror_flips_it(avatar_256
 
 
 def test_real_pyvirtualcam_without_a_device_says_how_to_install_one():
+    # A device that cannot exist: the real pyvirtualcam path fails the same way on machines with or without
+    # a virtual camera installed.
+    device = "/dev/video-facade-missing" if sys.platform.startswith("linux") else "Facade Missing Camera"
     with pytest.raises(VirtualCameraUnavailable) as info:
-        VirtualCameraSink(size=(640, 360))
+        VirtualCameraSink(device=device, size=(640, 360))
     message = str(info.value)
-    assert message.startswith("virtual camera unavailable (")
-    assert virtual_camera_help() in message
+    assert message.startswith(f"virtual camera {device} unavailable (")
+    assert message.endswith(virtual_camera_help())
     if sys.platform.startswith("linux"):
         assert "modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=Facade" in message
 
@@ -109,7 +112,8 @@ def test_run_goes_on_without_the_virtual_camera_and_writes_stats(tmp_path, camer
                            str(ASTRONAUT), "--virtual-cam", "--record", str(record), "--max-frames", "40",
                            "--stats-json", str(stats)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "warning: virtual camera unavailable" in proc.stderr
+    # Without a virtual camera (CI) the run warns and goes on; with one, it names the device.
+    assert "warning: virtual camera unavailable" in proc.stderr or "virtual camera: /dev/" in proc.stderr
     result = json.loads(stats.read_text())
     for key in ("frames_in", "frames_out", "frames_dropped", "fps_out", "latency_ms_p50", "latency_ms_p95",
                 "engine_ms_p50", "engine", "device"):

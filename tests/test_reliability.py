@@ -237,3 +237,16 @@ def test_no_network_listener_while_running(camera_video, avatar_256):
                     listening.append((table, fields[1]))
     pipeline.stop()
     assert listening == []
+
+
+def test_a_12000_pixel_avatar_is_shrunk_on_load_not_kept_at_400_mb(tmp_path):
+    from core.images import read_image
+
+    huge = np.full((12000, 12000, 3), 180, np.uint8)
+    huge[4000:8000, 4000:8000] = 60
+    path = tmp_path / "huge.jpg"
+    cv2.imwrite(str(path), huge, [cv2.IMWRITE_JPEG_QUALITY, 50])
+    del huge
+    image = read_image(path)
+    assert image.shape == (2048, 2048, 3)
+    assert abs(int(image[1024, 1024, 0]) - 60) < 10 and abs(int(image[10, 10, 0]) - 180) < 10

@@ -159,17 +159,12 @@ class MeshEngine:
         """Per output pixel, where to sample the avatar: each target triangle maps affinely to its source."""
         tri = self._triangles
         dst = np.concatenate([target[tri], np.ones((len(tri), 3, 1))], axis=2)  # (T, 3, 3)
-        src = self._source[tri]  # (T, 3, 2)
         det = np.linalg.det(dst)
         ok = np.abs(det) > 1e-6
         affines = np.zeros((len(tri) + 1, 3, 2))
-        affines[:-1][ok] = np.linalg.solve(dst[ok], src[ok])  # degenerate triangles are never drawn
+        affines[:-1][ok] = np.linalg.solve(dst[ok], self._source[tri][ok])  # degenerate triangles never drawn
         affines[-1] = [[1, 0], [0, 1], [0, 0]]  # pixels no triangle covers stay where they are
-        ids = np.full((self.resolution, self.resolution), len(tri), dtype=np.int32)
-        corners = np.round(target[tri] * 16).astype(np.int32)  # 4 fractional bits for sub-pixel edges
-        for index, triangle in enumerate(corners):
-            if ok[index]:
-                cv2.fillConvexPoly(ids, triangle, index, lineType=cv2.LINE_8, shift=4)
+        ids = _rasterize(target[tri], ok, self.resolution)
         per_pixel = affines.astype(np.float32)[ids]  # (H, W, 3, 2)
         return np.einsum("hwk,hwkc->hwc", self._pixels, per_pixel)
 
@@ -227,6 +222,40 @@ class MeshEngine:
             frame.image, (self.resolution, self.resolution))
         faces = self._frame_landmarker.detect(image)
         return faces[0].astype(np.float64) if faces else None
+
+
+def _rasterize(corners: np.ndarray, drawn: np.ndarray, size: int) -> np.ndarray:
+    """Which triangle covers each pixel centre: (size, size) indices into ``corners`` (T, 3, 2), T for none.
+
+    A scanline fill vectorised over every (triangle, row) pair: each row's span comes from where it crosses
+    the triangle's edges. A handful of large numpy operations, not a drawing call per triangle, each of which
+    would hand the GIL to the pipeline's other threads and wait to get it back.
+    """
+    count = len(corners)
+    ids = np.full((size, size), count, dtype=np.int32)
+    top = np.clip(np.ceil(corners[:, :, 1].min(1) - 1e-6), 0, size - 1).astype(np.int64)
+    bottom = np.clip(np.floor(corners[:, :, 1].max(1) + 1e-6), 0, size - 1).astype(np.int64)
+    rows = np.where(drawn, np.maximum(bottom - top + 1, 0), 0)
+    owner = np.repeat(np.arange(count), rows)
+    y = top[owner] + _ramp(rows)
+    start, end = corners[owner], np.roll(corners[owner], -1, axis=1)  # the three edges of each row's triangle
+    rise = end[:, :, 1] - start[:, :, 1]
+    along = (y[:, None] - start[:, :, 1]) / np.where(rise == 0, np.inf, rise)
+    crosses = (rise != 0) & (along >= -1e-9) & (along <= 1 + 1e-9)
+    x = start[:, :, 0] + along * (end[:, :, 0] - start[:, :, 0])
+    left = np.ceil(np.where(crosses, x, np.inf).min(1) - 1e-6)
+    right = np.floor(np.where(crosses, x, -np.inf).max(1) + 1e-6)
+    spans = np.isfinite(left) & np.isfinite(right)
+    left = np.clip(np.where(spans, left, 0), 0, size - 1).astype(np.int64)
+    right = np.clip(np.where(spans, right, -1), -1, size - 1).astype(np.int64)
+    width = np.maximum(right - left + 1, 0)
+    ids[np.repeat(y, width), np.repeat(left, width) + _ramp(width)] = np.repeat(owner, width)
+    return ids
+
+
+def _ramp(counts: np.ndarray) -> np.ndarray:
+    """0, 1, ..., n-1 for each n in counts, concatenated."""
+    return np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 def _mask(polygon: np.ndarray, size: np.ndarray) -> np.ndarray:
