@@ -1,7 +1,7 @@
 """The live pipeline: capture -> align -> engine -> sinks, each stage on its own thread, newest frame wins.
 
-A slow engine lowers the frame rate; it never adds delay, because every hand-off keeps only the newest item.
-Alignment of frame N+1 runs while the engine renders frame N.
+A slow engine lowers the frame rate; it never adds delay: the camera hand-off keeps only the newest frame,
+and alignment works at most one frame ahead of the engine (frame N+1 is aligned while N renders).
 """
 
 from __future__ import annotations
@@ -175,6 +175,10 @@ class LivePipeline:
 
     def _align_loop(self) -> None:
         while not self._stop.is_set():
+            # Align at most one frame ahead of the engine: frame N+1 is aligned while N renders, but frames
+            # the engine would only drop are never aligned, so they cannot starve it of the CPU.
+            if not self._prepared.wait_taken(timeout=0.5):
+                continue
             captured = self.source.frames.take(timeout=0.5)
             if captured is None:
                 if self.source.ended:
