@@ -44,6 +44,33 @@ class _Prepared:
     calibration: int
 
 
+class _StageTiming:
+    """Running averages of alignment and engine times, to start aligning just before the engine is free."""
+
+    _WEIGHT = 0.2
+
+    def __init__(self):
+        self._align: float | None = None
+        self._engine: float | None = None
+        self._engine_start = 0.0
+
+    def aligned(self, seconds: float) -> None:
+        self._align = self._average(self._align, seconds)
+
+    def engine_started(self, at: float) -> None:
+        self._engine_start = at
+
+    def rendered(self, seconds: float) -> None:
+        self._engine = self._average(self._engine, seconds)
+
+    def _average(self, current: float | None, sample: float) -> float:
+        return sample if current is None else current + self._WEIGHT * (sample - current)
+
+    def align_start_at(self) -> float:
+        """When alignment of the next frame should start: the engine's expected end less alignment's time."""
+        return self._engine_start + (self._engine or 0.0) - (self._align or 0.0)
+
+
 class LivePipeline:
     """Runs a source through an engine into sinks until stopped. Thread-safe controls: ``calibrate``,
     ``set_avatar``, ``add_sink``, ``remove_sink``, ``set_smoothing``. ``on_event(kind, text)`` reports
@@ -77,6 +104,7 @@ class LivePipeline:
         self._threads = [threading.Thread(target=self._guard(self._align_loop), name="align", daemon=True),
                          threading.Thread(target=self._guard(self._engine_loop), name="engine", daemon=True)]
         self._done = threading.Event()
+        self._timing = _StageTiming()
         self.error: str | None = None
 
     # Controls, callable from any thread.
@@ -175,16 +203,19 @@ class LivePipeline:
 
     def _align_loop(self) -> None:
         while not self._stop.is_set():
-            # Align at most one frame ahead of the engine: frame N+1 is aligned while N renders, but frames
-            # the engine would only drop are never aligned, so they cannot starve it of the CPU.
+            # Align at most one frame ahead of the engine, and just in time: frames the engine would only
+            # drop are never aligned (they would starve it of the CPU), and the frame it gets next is the
+            # newest one the camera had when that frame's alignment had to start.
             if not self._prepared.wait_taken(timeout=0.5):
                 continue
+            self._stop.wait(max(0.0, self._timing.align_start_at() - time.monotonic()))
             captured = self.source.frames.take(timeout=0.5)
             if captured is None:
                 if self.source.ended:
                     return
                 continue
             self._check_light(captured)
+            align_start = time.monotonic()
             aligned = None
             if self._aligner is not None:
                 aligned = self._aligner.process(captured.rgb, captured.timestamp)
@@ -195,6 +226,7 @@ class LivePipeline:
                 if self._aligner is not None:
                     self._aligner.lock()
                 self._calibration += 1
+            self._timing.aligned(time.monotonic() - align_start)
             self._prepared.put(_Prepared(captured, features, aligned, self._calibration))
 
     def _check_light(self, captured: CapturedFrame) -> None:
@@ -222,6 +254,7 @@ class LivePipeline:
                 if self._prepared.closed:
                     return
                 continue
+            self._timing.engine_started(time.monotonic())
             self._apply_pending_avatar()
             self._report_face(item.features is not None)
             engine_ms = None
@@ -231,6 +264,8 @@ class LivePipeline:
                 self._last_output = self._avatar  # at rest until the first neutral pose is taken
             else:
                 engine_ms = self._render(item)
+                if engine_ms is not None:
+                    self._timing.rendered(engine_ms / 1000)
             self._emit(item, self._last_output, engine_ms)
 
     def _render(self, item: _Prepared) -> float | None:
