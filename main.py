@@ -208,13 +208,13 @@ def _convert(args) -> int:
 
 def _gui(args) -> int:
     from app.run import run_gui
+    from core.capture import parse_source
     from core.errors import UserError
 
     if args.avatar is not None and not Path(args.avatar).is_file():
         raise UserError(f"{args.avatar}: image not found")
-    if args.camera is not None and not args.camera.isdigit() and "://" not in args.camera \
-            and not Path(args.camera).is_file():
-        raise UserError(f"{args.camera}: camera index, stream URL or video file expected; no such file")
+    if args.camera is not None:
+        parse_source(args.camera)
     return run_gui(args.camera, args.avatar)
 
 

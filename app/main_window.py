@@ -327,9 +327,7 @@ class MainWindow(QMainWindow):
                 device = self.session.start_virtual_camera()
             except _PROBLEMS as exc:
                 self._warn("vcam", str(exc))
-                self.vcam_button.blockSignals(True)
-                self.vcam_button.setChecked(False)
-                self.vcam_button.blockSignals(False)
+                _set_checked_quietly(self.vcam_button, False)
                 return
             self._clear("vcam")
             self.vcam_state.setText(f"Virtual camera: on ({device})")
@@ -346,9 +344,7 @@ class MainWindow(QMainWindow):
             self._warn("record", str(exc))
             return
         self._clear("record")
-        self.record_button.blockSignals(True)
-        self.record_button.setChecked(True)
-        self.record_button.blockSignals(False)
+        _set_checked_quietly(self.record_button, True)
         self.record_button.setText(f"Stop recording ({Path(path).name})")
 
     def stop_recording(self) -> None:
@@ -366,9 +362,7 @@ class MainWindow(QMainWindow):
         if path:
             self.start_recording(path)
         else:
-            self.record_button.blockSignals(True)
-            self.record_button.setChecked(False)
-            self.record_button.blockSignals(False)
+            _set_checked_quietly(self.record_button, False)
 
     def toggle_fullscreen(self) -> None:
         if self._fullscreen is not None:
@@ -472,6 +466,13 @@ class MainWindow(QMainWindow):
         app_settings.save(self.store, self.settings)
         self.session.stop()
         super().closeEvent(event)
+
+
+def _set_checked_quietly(button: QPushButton, on: bool) -> None:
+    """Show a toggle's state without running its handler again."""
+    button.blockSignals(True)
+    button.setChecked(on)
+    button.blockSignals(False)
 
 
 def _column(*widgets) -> QWidget:

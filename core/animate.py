@@ -41,8 +41,8 @@ def animate_clip(engine: Engine, avatar: np.ndarray, clip: Clip, out: str | Path
     A frame without a face repeats the last output (the avatar at rest before the first face). The output
     is complete or absent, never half-written. Returns the number of frames written.
     """
-    engine.set_avatar(resize_square(avatar, engine.resolution))
-    last = resize_square(avatar, engine.resolution)
+    last = resize_square(avatar, engine.resolution)  # the avatar at rest, until the first face
+    engine.set_avatar(last)
     calibrated = False
     writer = open_writer(out, clip.fps, (engine.resolution, engine.resolution))
     try:

@@ -38,8 +38,7 @@ def time_engine(engine: Engine, frames: int, warmup: int = 3) -> dict:
     (face alignment of a camera frame, then the engine)."""
     camera = camera_frames(16)
     aligner = FaceAligner(engine.resolution)
-    aligned = [aligner.process(rgb, i / 30) for i, rgb in enumerate(camera)]
-    inputs = [a.features for a in aligned if a is not None]
+    inputs = _aligned_inputs(aligner, camera)
     engine.set_avatar(frame_avatar(read_image(BENCH_PORTRAIT), engine.resolution))
     engine.calibrate(inputs[0])
     totals, live, parts = [], [], {}
@@ -65,6 +64,12 @@ def time_engine(engine: Engine, frames: int, warmup: int = 3) -> dict:
     result.update({key: round(statistics.median(values), 3) for key, values in parts.items()})
     result.update(machine_info(engine.device))
     return result
+
+
+def _aligned_inputs(aligner: FaceAligner, camera: list[np.ndarray]) -> list:
+    """Engine inputs cut from camera frames, as the live loop cuts them (frames without a face skipped)."""
+    aligned = (aligner.process(rgb, i / 30) for i, rgb in enumerate(camera))
+    return [a.features for a in aligned if a is not None]
 
 
 def machine_info(device: str) -> dict:
@@ -100,9 +105,8 @@ def compare_fomm(options, frames: int) -> dict:
     result["plain_ms_per_frame"] = plain["ms_per_frame"]
     result["plain_precision"] = "fp32"
     result["speedup"] = round(plain["ms_per_frame"] / result["ms_per_frame"], 3)
-    camera = camera_frames(8)
     aligner = FaceAligner(engines["fast"].resolution)
-    inputs = [a.features for a in (aligner.process(rgb, i / 30) for i, rgb in enumerate(camera)) if a]
+    inputs = _aligned_inputs(aligner, camera_frames(8))
     aligner.close()
     diffs = []
     for engine in engines.values():

@@ -154,9 +154,7 @@ class LivePipeline:
         return self.source.frames.dropped + self._prepared.dropped
 
     def summary(self) -> dict:
-        summary = self.stats.summary(self.source.frames_captured, self.frames_dropped)
-        summary.update(engine=self.engine.name, device=self.engine.device)
-        return summary
+        return self.stats.summary(self.source.frames_captured, self.frames_dropped)
 
     def wait(self, max_frames: int | None = None, timeout: float | None = None) -> bool:
         """Block until ``max_frames`` are out, the source has ended, or stop; False on timeout."""
