@@ -19,17 +19,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
-    from core.engines import ENGINES
+    from core.engines.choice import DEVICES, ENGINES, MESH_RESOLUTIONS, PRECISIONS, EngineChoice
 
+    default = EngineChoice()
     parser.add_argument("--engine", choices=ENGINES, help="fomm when a checkpoint is found, else mesh")
     parser.add_argument("--checkpoint", type=Path, help="FOMM checkpoint (.pth.tar or .safetensors)")
-    parser.add_argument("--config", default="vox-256", help="vox-256, taichi-256, mgif-256 or a YAML file")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+    parser.add_argument("--config", default=default.config, help="vox-256, taichi-256, mgif-256 or a YAML file")
+    parser.add_argument("--device", default=default.device, help=f"{', '.join(DEVICES)} or cuda:N")
+    parser.add_argument("--precision", default=default.precision, choices=PRECISIONS,
                         help="auto: fp16 on CUDA, fp32 on the CPU; bf16 for CPUs with native bf16")
     parser.add_argument("--absolute", action="store_true", help="absolute keypoints instead of relative motion")
     parser.add_argument("--adapt-scale", action="store_true", help="scale the motion to the avatar's face size")
-    parser.add_argument("--resolution", type=int, default=256, choices=(256, 512),
+    parser.add_argument("--resolution", type=int, default=default.resolution, choices=MESH_RESOLUTIONS,
                         help="mesh engine output size (FOMM runs at its config's size)")
 
 
@@ -89,36 +90,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _make_engine(args, allow_random: bool = False):
-    from core.engines.factory import EngineChoice, create_engine
+def _engine_choice(args):
+    from core.engines.choice import EngineChoice
 
-    return create_engine(EngineChoice(engine=args.engine, checkpoint=args.checkpoint, config=args.config,
-                                      device=args.device, precision=args.precision, relative=not args.absolute,
-                                      adapt_scale=args.adapt_scale, resolution=args.resolution), allow_random)
-
-
-def _frame_avatar(args, rgb, size: int):
-    from core.avatar import frame_avatar
-    from core.images import resize_square
-
-    if args.no_align:
-        return resize_square(rgb, size)
-    return frame_avatar(rgb, size, whole_image=args.avatar_whole_image, name=str(args.avatar))
+    return EngineChoice(engine=args.engine, checkpoint=args.checkpoint, config=args.config, device=args.device,
+                        precision=args.precision, relative=not args.absolute, adapt_scale=args.adapt_scale,
+                        resolution=args.resolution)
 
 
 def _animate(args) -> int:
-    from core.animate import aligned_features, animate_clip, plain_features
-    from core.images import read_image
-    from core.video_io import open_clip
+    from core.engines import create_engine
+    from core.face.avatar import load_avatar
+    from core.media.images import read_image
+    from core.media.video_io import open_clip
+    from core.tools.animate import aligned_faces, animate_clip, plain_faces
 
-    rgb = read_image(args.avatar)
+    read_image(args.avatar)  # a bad avatar is reported before the engine loads
     clip = open_clip(args.driving)
-    engine = _make_engine(args)
-    avatar = _frame_avatar(args, rgb, engine.resolution)
+    engine = create_engine(_engine_choice(args))
+    avatar = load_avatar(args.avatar, engine.resolution, not args.no_align, args.avatar_whole_image)
     frames = clip.frames()
-    features = (plain_features(frames, engine.resolution) if args.no_align
-                else aligned_features(frames, engine.resolution, clip.fps))
-    written = animate_clip(engine, avatar, clip, args.out, features)
+    faces = (plain_faces(frames, engine.resolution) if args.no_align
+             else aligned_faces(frames, engine.resolution, clip.fps))
+    written = animate_clip(engine, avatar, clip, args.out, faces)
     print(f"wrote {written} frames to {args.out}", file=sys.stderr)
     return 0
 
@@ -126,32 +120,28 @@ def _animate(args) -> int:
 def _run(args) -> int:
     import signal
 
-    from core.capture import FrameSource
-    from core.engines.factory import cpu_fallback
     from core.errors import UserError
-    from core.images import read_image
-    from core.pipeline import LivePipeline, PipelineSettings
-    from core.sinks import RecorderSink, VirtualCameraSink, VirtualCameraUnavailable
+    from core.live.builder import LiveSetup, build_pipeline
+    from core.live.sinks import RecorderSink, VirtualCameraSink, VirtualCameraUnavailable
+    from core.media.images import read_image
 
     if args.max_frames is not None and args.max_frames < 1:
         raise UserError(f"--max-frames {args.max_frames}: must be at least 1")
-    rgb = read_image(args.avatar)
-    source = FrameSource(args.camera, loop=args.loop)
-    source.check()
-    engine = _make_engine(args)
-    avatar = _frame_avatar(args, rgb, engine.resolution)
-    sinks = []
+    read_image(args.avatar)
+    setup = LiveSetup(camera=args.camera, avatar=args.avatar, choice=_engine_choice(args), loop=args.loop,
+                      align=not args.no_align, whole_image=args.avatar_whole_image, check_camera=True)
+    pipeline = build_pipeline(setup, on_event=lambda event: print(f"{event.kind.value}: {event.message}",
+                                                                  file=sys.stderr))
+    fps, resolution = pipeline.source.fps, pipeline.engine.resolution
     if args.virtual_cam is not None:
         try:
-            sinks.append(VirtualCameraSink(args.virtual_cam or None, fps=source.fps, mirror=args.mirror))
-            print(f"virtual camera: {sinks[-1].device}", file=sys.stderr)
+            sink = VirtualCameraSink(args.virtual_cam or None, fps=fps, mirror=args.mirror)
+            pipeline.add_sink(sink)
+            print(f"virtual camera: {sink.device}", file=sys.stderr)
         except VirtualCameraUnavailable as exc:
             print(f"warning: {exc}", file=sys.stderr)  # the run goes on with its other sinks
     if args.record:
-        sinks.append(RecorderSink(args.record, source.fps, engine.resolution))
-    events = lambda kind, text: print(f"{kind}: {text}", file=sys.stderr)  # noqa: E731
-    pipeline = LivePipeline(source, engine, avatar, sinks, PipelineSettings(align=not args.no_align),
-                            on_event=events, fallback=lambda exc: cpu_fallback(pipeline.engine, exc))
+        pipeline.add_sink(RecorderSink(args.record, fps, resolution))
     # SIGTERM ends the run as Ctrl+C does: the recording is finalised either way.
     signal.signal(signal.SIGTERM, _interrupt)
     pipeline.start()
@@ -169,16 +159,18 @@ def _run(args) -> int:
 
 
 def _bench(args) -> int:
-    from core.bench import compare_fomm, time_engine
+    from core.tools.bench import compare_fomm, time_engine
     from core.errors import UserError
 
     if args.frames < 1:
         raise UserError(f"--frames {args.frames}: must be at least 1")
-    engine = _make_engine(args, allow_random=True)
+    from core.engines import create_engine
+
+    engine = create_engine(_engine_choice(args), allow_random_weights=True)
     if args.compare:
         if engine.name != "fomm":
             raise UserError("--compare: only for --engine fomm")
-        result = compare_fomm(engine.options, args.frames)
+        result = compare_fomm(engine, args.frames)
     else:
         result = time_engine(engine, args.frames)
     result["checkpoint"] = str(args.checkpoint) if args.checkpoint else "random weights"
@@ -187,7 +179,7 @@ def _bench(args) -> int:
 
 
 def _doctor(args) -> int:
-    from core.doctor import as_dicts, format_table, run_checks
+    from core.tools.doctor import as_dicts, format_table, run_checks
 
     checks = run_checks(args.checkpoint)
     print(json.dumps({"version": __version__, "checks": as_dicts(checks)}, indent=2) if args.json
@@ -196,19 +188,16 @@ def _doctor(args) -> int:
 
 
 def _convert(args) -> int:
-    from core.errors import UserError
-    from models.checkpoint import read_state_dicts, save_safetensors
+    from core.tools.convert import convert_checkpoint
 
-    if args.out.suffix != ".safetensors":
-        raise UserError(f"{args.out}: the output name must end in .safetensors")
-    save_safetensors(read_state_dicts(args.checkpoint), args.out)
+    convert_checkpoint(args.checkpoint, args.out)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
 
 def _gui(args) -> int:
     from app.run import run_gui
-    from core.capture import parse_source
+    from core.live.capture import parse_source
     from core.errors import UserError
 
     if args.avatar is not None and not Path(args.avatar).is_file():
@@ -225,18 +214,16 @@ def _interrupt(*_) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if argv is None and not args.verbose:
-        from core.native_logs import filter_native_stderr
+        from core.tools.native_logs import filter_native_stderr
 
         filter_native_stderr()
     from core.errors import UserError
-    from models.checkpoint import CheckpointError
-    from models.config import ConfigError
 
     try:
         if args.command is None:
             return _gui(args)
         return args.handler(args)
-    except (UserError, CheckpointError, ConfigError) as exc:
+    except UserError as exc:
         if args.verbose:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)

@@ -6,8 +6,8 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QKeySequenceEdit, QLabel, QSpinBox,
                                QVBoxLayout)
 
-from core.checkpoints import missing_checkpoint_message
-from core.sinks import virtual_camera_help
+from core.engines.checkpoints import missing_checkpoint
+from core.live.sinks import virtual_camera_help
 
 from .hotkeys import ACTIONS
 
@@ -27,7 +27,7 @@ class HelpDialog(QDialog):
             "the camera in Zoom, Meet, Discord or OBS. Start Facade before the call app.</li></ol>"
             f"<h3>Keys</h3><table>{rows}</table>"
             f"<h3>Virtual camera</h3><p>{virtual_camera_help()}</p>"
-            f"<h3>FOMM engine</h3><p>{missing_checkpoint_message().split(': ', 1)[1]}.</p>")
+            f"<h3>FOMM engine</h3><p>{missing_checkpoint().advice}.</p>")
         text.setWordWrap(True)
         text.setOpenExternalLinks(False)
         layout = QVBoxLayout(self)

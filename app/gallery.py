@@ -10,7 +10,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem
 
 from core.errors import UserError
-from core.images import IMAGE_SUFFIXES, read_image
+from core.media.images import IMAGE_SUFFIXES, read_image
 
 from .qt_images import to_pixmap
 

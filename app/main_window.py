@@ -2,40 +2,50 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 
-import platformdirs
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QMainWindow, QPushButton, QSizePolicy, QSlider, QSplitter, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSplitter, QWidget
 
-from core.capture import list_cameras
-from core.checkpoints import find_checkpoint, missing_checkpoint_message
-from core.engines.factory import EngineChoice
+from core.engines.checkpoints import find_checkpoint
 from core.errors import UserError
-from core.overlay import camera_view
-from models.checkpoint import CheckpointError
-from models.config import ConfigError
+from core.live.capture import list_cameras
+from core.live.events import Event, EventKind
+from core.live.overlay import camera_view
+from core.paths import APP_NAME, BUNDLED_AVATARS, user_data_dir
 
 from . import settings as app_settings
+from .banner import Banner
+from .controls import VIDEO_FILE, ControlsPanel
 from .dialogs import HelpDialog, SettingsDialog
 from .gallery import AvatarGallery
 from .session import LiveSession
 from .video_view import VideoView
+from .widgets import column, row, set_checked_quietly
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets" / "avatars"
-_PROBLEMS = (UserError, CheckpointError, ConfigError)
 _VIDEO_FILTER = "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)"
+_FIRST_SIZE = (1280, 720)  # the window's size on first start; later starts restore the user's
+
+
+class Concern(Enum):
+    """What the window itself warns about in the banner (the pipeline's events have their own kinds)."""
+
+    AVATAR = "avatar"
+    START = "start"
+    CPU = "cpu"
+    VCAM = "vcam"
+    RECORD = "record"
 
 
 class MainWindow(QMainWindow):
     def __init__(self, store: QSettings, camera: str | None = None, avatar: str | None = None,
                  camera_probe=list_cameras, user_dir: Path | None = None):
         super().__init__()
-        self.setWindowTitle("Facade")
+        self.setWindowTitle(APP_NAME)
         self.store = store
         self.settings = app_settings.load(store)
         if camera is not None:
@@ -44,130 +54,61 @@ class MainWindow(QMainWindow):
             self.settings.avatar = str(avatar)
         self.session = LiveSession(self)
         self.session.frame.connect(self._draw_frame)
-        self.session.status.connect(self._on_status)
-        self._warnings: dict[str, str] = {}
+        self.session.event.connect(self._on_event)
         self._countdown_left = 0
         self._fullscreen: VideoView | None = None
         self._shortcuts: list[QShortcut] = []
-        user_dir = user_dir or Path(platformdirs.user_data_dir("Facade", appauthor=False)) / "avatars"
-        self._build(camera_probe, user_dir)
+        self._build(camera_probe(), user_dir or user_data_dir("avatars"))
         self._bind_keys()
         if self.settings.geometry is not None:
             self.restoreGeometry(self.settings.geometry)
         else:
-            self.resize(1280, 720)
+            self.resize(*_FIRST_SIZE)
         self._stats_timer = QTimer(self, interval=500, timeout=self._update_status)
         self._stats_timer.start()
         QTimer.singleShot(0, self.restart)
 
     # Layout.
 
-    def _build(self, camera_probe, user_dir: Path) -> None:
-        self.gallery = AvatarGallery(ASSETS, user_dir, self.settings.hidden_avatars)
+    def _build(self, cameras: list[int], user_dir: Path) -> None:
+        self.gallery = AvatarGallery(BUNDLED_AVATARS, user_dir, self.settings.hidden_avatars)
         self.gallery.chosen.connect(self.choose_avatar)
-        self.gallery.problem.connect(lambda text: self._warn("avatar", text))
+        self.gallery.problem.connect(lambda text: self.banner.warn(Concern.AVATAR, text))
         add, remove = QPushButton("Add…"), QPushButton("Remove")
         add.clicked.connect(self._add_avatar_dialog)
         remove.clicked.connect(self._remove_avatar)
-        left = _column(QLabel("<b>Avatars</b>"), self.gallery, _row(add, remove))
+        left = column(QLabel("<b>Avatars</b>"), self.gallery, row(add, remove))
         left.setMaximumWidth(260)
 
         self.camera_view = VideoView("Starting the camera…")
         self.avatar_view = VideoView("The animated avatar appears here")
-        self.banner = QLabel()
-        self.banner.setWordWrap(True)
-        self.banner.setStyleSheet("background:#5a3b12; color:#ffe8c2; padding:6px; border-radius:4px;")
-        self.banner.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
-        self.banner.hide()
+        self.banner = Banner()
         views = QSplitter(Qt.Orientation.Horizontal)
-        views.addWidget(_column(QLabel("Camera"), self.camera_view))
-        views.addWidget(_column(QLabel("Avatar (what the call sees)"), self.avatar_view))
+        views.addWidget(column(QLabel("Camera"), self.camera_view))
+        views.addWidget(column(QLabel("Avatar (what the call sees)"), self.avatar_view))
         self.calibrate_button = QPushButton("Calibrate  (X)")
         self.calibrate_button.setMinimumHeight(40)
         self.calibrate_button.setToolTip("Look at the camera with a neutral face and press to set the neutral pose")
         self.calibrate_button.clicked.connect(self.start_calibration)
-        centre = _column(self.banner, views, self.calibrate_button)
+        centre = column(self.banner, views, self.calibrate_button)
 
-        self.camera_box = QComboBox()
-        for index in camera_probe():
-            self.camera_box.addItem(f"Camera {index}", str(index))
-        if self.settings.camera and self.camera_box.findData(self.settings.camera) < 0:
-            label = self.settings.camera if not self.settings.camera.isdigit() else f"Camera {self.settings.camera}"
-            self.camera_box.addItem(Path(label).name if not label.startswith("Camera") else label, self.settings.camera)
-        self.camera_box.addItem("Video file…", "__file__")
-        self.camera_box.setCurrentIndex(max(self.camera_box.findData(self.settings.camera), 0))
-        self.camera_box.activated.connect(self._camera_chosen)
-
-        self.engine_box = QComboBox()
-        self.engine_box.addItem("Mesh (no download)", "mesh")
-        self.engine_box.addItem("FOMM (neural)", "fomm")
-        self.engine_note = QLabel()
-        self.engine_note.setWordWrap(True)
-        self.engine_note.setStyleSheet("color:#666;")
-        self.load_model = QPushButton("Load model…")
-        self.load_model.clicked.connect(self._load_model_dialog)
-        self.device_box = _combo(("auto", "cpu", "cuda"), self.settings.device)
-        self.precision_box = _combo(("auto", "fp32", "fp16", "bf16"), self.settings.precision)
-        self.relative_box = QCheckBox("Relative motion")
-        self.relative_box.setChecked(self.settings.relative)
-        self.adapt_box = QCheckBox("Adapt movement scale")
-        self.adapt_box.setChecked(self.settings.adapt_scale)
-        self._refresh_engine_box()
-        for widget in (self.engine_box, self.device_box, self.precision_box):
-            widget.activated.connect(lambda *_: self.restart())
-        for box in (self.relative_box, self.adapt_box):
-            box.toggled.connect(lambda *_: self.restart())
-
-        self.smoothing = QSlider(Qt.Orientation.Horizontal)
-        self.smoothing.setRange(0, 100)
-        self.smoothing.setValue(int(self.settings.smoothing * 100))
-        self.smoothing.valueChanged.connect(lambda v: self.session.set_smoothing(v / 100))
-        self.mirror_box = QCheckBox("Mirror output  (M)")
-        self.mirror_box.setChecked(self.settings.mirror)
-        self.mirror_box.toggled.connect(self.session.set_mirror)
+        self.controls = controls = ControlsPanel(cameras)
+        controls.apply(self.settings, self._has_checkpoint())
+        controls.camera_box.activated.connect(self._camera_chosen)
+        controls.engine_changed.connect(self.restart)
+        controls.load_model.clicked.connect(self._load_model_dialog)
+        controls.smoothing.valueChanged.connect(lambda v: self.session.set_smoothing(v / 100))
+        controls.mirror_box.toggled.connect(self.session.set_mirror)
+        controls.vcam_button.toggled.connect(self.set_virtual_camera)
+        controls.record_button.toggled.connect(self._record_toggled)
         self.session.set_mirror(self.settings.mirror)
         self.session.set_smoothing(self.settings.smoothing)
-        self.overlay_box = QCheckBox("Overlay: landmarks + onion skin  (O)")
-        self.overlay_box.setChecked(self.settings.overlay)
-
-        self.vcam_button = QPushButton("Start virtual camera  (V)")
-        self.vcam_button.setCheckable(True)
-        self.vcam_button.toggled.connect(self.set_virtual_camera)
-        self.vcam_state = QLabel("Virtual camera: off")
-        self.record_button = QPushButton("Record…")
-        self.record_button.setCheckable(True)
-        self.record_button.toggled.connect(self._record_toggled)
-
-        source = QGroupBox("Camera")
-        QFormLayout(source).addRow(self.camera_box)
-        engine = QGroupBox("Engine")
-        form = QFormLayout(engine)
-        form.addRow(self.engine_box)
-        form.addRow(self.engine_note)
-        form.addRow(self.load_model)
-        form.addRow("Device", self.device_box)
-        form.addRow("Precision", self.precision_box)
-        form.addRow(self.relative_box)
-        form.addRow(self.adapt_box)
-        motion = QGroupBox("Motion")
-        form = QFormLayout(motion)
-        form.addRow("Smoothing", self.smoothing)
-        form.addRow(self.mirror_box)
-        form.addRow(self.overlay_box)
-        output = QGroupBox("Output")
-        form = QFormLayout(output)
-        form.addRow(self.vcam_button)
-        form.addRow(self.vcam_state)
-        form.addRow(self.record_button)
-        right = _column(source, engine, motion, output)
-        right.layout().addStretch(1)
-        right.setMaximumWidth(300)
 
         body = QWidget()
         layout = QHBoxLayout(body)
         layout.addWidget(left)
         layout.addWidget(centre, 1)
-        layout.addWidget(right)
+        layout.addWidget(controls)
         self.setCentralWidget(body)
 
         self.status_engine, self.status_fps, self.status_vcam = QLabel(), QLabel(), QLabel()
@@ -182,9 +123,10 @@ class MainWindow(QMainWindow):
     def _bind_keys(self) -> None:
         for shortcut in self._shortcuts:
             shortcut.setParent(None)
+        c = self.controls
         handlers = {"calibrate": self.start_calibration, "calibrate_alt": self.start_calibration,
-                    "virtual_camera": self.vcam_button.toggle, "mirror": self.mirror_box.toggle,
-                    "overlay": self.overlay_box.toggle, "fullscreen": self.toggle_fullscreen}
+                    "virtual_camera": c.vcam_button.toggle, "mirror": c.mirror_box.toggle,
+                    "overlay": c.overlay_box.toggle, "fullscreen": self.toggle_fullscreen}
         handlers.update({f"avatar_{i}": (lambda i=i: self._avatar_by_number(i)) for i in range(1, 10)})
         self._shortcuts = []
         for name, handler in handlers.items():
@@ -196,41 +138,33 @@ class MainWindow(QMainWindow):
 
     # Starting and choosing.
 
-    def engine_choice(self) -> EngineChoice:
-        checkpoint = Path(self.settings.checkpoint) if self.settings.checkpoint else None
-        return EngineChoice(engine=self.engine_box.currentData(), checkpoint=checkpoint,
-                            device=self.device_box.currentText(), precision=self.precision_box.currentText(),
-                            relative=self.relative_box.isChecked(), adapt_scale=self.adapt_box.isChecked())
-
     def restart(self) -> None:
         """(Re)build the pipeline from the current choices; problems go to the banner, never a crash."""
         avatar = self.settings.avatar or (self.gallery.paths()[0] if self.gallery.count() else "")
         if not avatar:
-            self._warn("avatar", "Add a portrait to the gallery to start")
+            self.banner.warn(Concern.AVATAR, "Add a portrait to the gallery to start")
             return
-        self.vcam_button.setChecked(False)
-        self.record_button.setChecked(False)
-        self.camera_view.set_placeholder(f"Opening {self.camera_box.currentText()}…")
+        c = self.controls
+        c.vcam_button.setChecked(False)
+        c.record_button.setChecked(False)
+        self.camera_view.set_placeholder(f"Opening {c.camera_box.currentText()}…")
+        self.settings.engine = c.engine_choice(self.settings.engine)
         try:
-            self.session.start(self.settings.camera, avatar, self.engine_choice())
-        except _PROBLEMS as exc:
-            self._warn("start", str(exc))
-            if self.engine_box.currentData() == "fomm":  # keep the user going on the engine that needs nothing
-                self.engine_box.setCurrentIndex(self.engine_box.findData("mesh"))
+            self.session.start(self.settings.camera, avatar, self.settings.engine)
+        except UserError as exc:
+            self.banner.warn(Concern.START, str(exc))
+            if c.engine_box.currentData() == "fomm":  # keep the user going on the engine that needs nothing
+                c.engine_box.setCurrentIndex(c.engine_box.findData("mesh"))
                 self.restart()
             return
-        self._clear("start")
-        is_fomm = self.session.pipeline.engine.name == "fomm"
-        for widget in (self.device_box, self.precision_box, self.relative_box, self.adapt_box):
-            widget.setEnabled(is_fomm)  # options of the neural engine only
+        self.banner.clear(Concern.START)
+        engine = self.session.pipeline.engine
+        c.set_engine_running(engine.name)
         self.settings.avatar = avatar
         self.gallery.select_path(avatar)
-        engine = self.session.pipeline.engine
-        if engine.name == "fomm" and engine.device == "cpu":
-            self._warn("cpu", "FOMM is running on the CPU: expect a few frames per second. "
-                              "Use the mesh engine, or a machine with an NVIDIA GPU.")
-        else:
-            self._clear("cpu")
+        self.banner.set(Concern.CPU, engine.name == "fomm" and engine.device == "cpu",
+                        "FOMM is running on the CPU: expect a few frames per second. "
+                        "Use the mesh engine, or a machine with an NVIDIA GPU.")
 
     def choose_avatar(self, path: str) -> None:
         try:
@@ -239,10 +173,10 @@ class MainWindow(QMainWindow):
                 self.restart()
                 return
             self.session.set_avatar(path)
-        except _PROBLEMS as exc:
-            self._warn("avatar", f"{Path(path).name}: {str(exc).split(': ', 1)[-1]}")
+        except UserError as exc:
+            self.banner.warn(Concern.AVATAR, str(exc))
             return
-        self._clear("avatar")
+        self.banner.clear(Concern.AVATAR)
         self.settings.avatar = path
         self.gallery.select_path(path)
 
@@ -252,35 +186,22 @@ class MainWindow(QMainWindow):
             self.choose_avatar(paths[number - 1])
 
     def _camera_chosen(self, index: int) -> None:
-        data = self.camera_box.itemData(index)
-        if data == "__file__":
-            path, _ = QFileDialog.getOpenFileName(self, "Drive the avatar from a video", "", _VIDEO_FILTER)
-            if not path:
-                self.camera_box.setCurrentIndex(max(self.camera_box.findData(self.settings.camera), 0))
+        data = self.controls.camera_box.itemData(index)
+        if data == VIDEO_FILE:
+            data, _ = QFileDialog.getOpenFileName(self, "Drive the avatar from a video", "", _VIDEO_FILTER)
+            if not data:
+                self.controls.show_camera(self.settings.camera)
                 return
-            self.camera_box.insertItem(index, Path(path).name, path)
-            self.camera_box.setCurrentIndex(index)
-            data = path
+            self.controls.show_camera(data)
         self.settings.camera = data
         self.restart()
 
-    def _refresh_engine_box(self) -> None:
-        has_checkpoint = bool(self.settings.checkpoint) or find_checkpoint() is not None
-        item = self.engine_box.model().item(self.engine_box.findData("fomm"))
-        item.setEnabled(has_checkpoint)
-        item.setToolTip("" if has_checkpoint else missing_checkpoint_message())
-        wanted = self.settings.engine if has_checkpoint else "mesh"
-        self.engine_box.setCurrentIndex(self.engine_box.findData(wanted))
-        self.engine_note.setText("" if has_checkpoint else
-                                 "Mesh needs no download. For the neural FOMM engine, get a checkpoint "
-                                 "(Help tells where) and use Load model…")
-        self.engine_note.setToolTip("" if has_checkpoint else missing_checkpoint_message())
-        self.engine_note.setVisible(not has_checkpoint)
+    def _has_checkpoint(self) -> bool:
+        return self.settings.engine.checkpoint is not None or find_checkpoint() is not None
 
     def load_checkpoint(self, path: str) -> None:
-        self.settings.checkpoint = path
-        self.settings.engine = "fomm"
-        self._refresh_engine_box()
+        self.settings.engine = replace(self.settings.engine, checkpoint=Path(path), engine="fomm")
+        self.controls.apply(self.settings, has_checkpoint=True)
         self.restart()
 
     def _load_model_dialog(self) -> None:
@@ -322,34 +243,35 @@ class MainWindow(QMainWindow):
     # Outputs.
 
     def set_virtual_camera(self, on: bool) -> None:
+        c = self.controls
         if on:
             try:
                 device = self.session.start_virtual_camera()
-            except _PROBLEMS as exc:
-                self._warn("vcam", str(exc))
-                _set_checked_quietly(self.vcam_button, False)
+            except UserError as exc:
+                self.banner.warn(Concern.VCAM, str(exc))
+                set_checked_quietly(c.vcam_button, False)
                 return
-            self._clear("vcam")
-            self.vcam_state.setText(f"Virtual camera: on ({device})")
-            self.vcam_button.setText("Stop virtual camera  (V)")
+            self.banner.clear(Concern.VCAM)
+            c.vcam_state.setText(f"Virtual camera: on ({device})")
+            c.vcam_button.setText("Stop virtual camera  (V)")
         else:
             self.session.stop_virtual_camera()
-            self.vcam_state.setText("Virtual camera: off")
-            self.vcam_button.setText("Start virtual camera  (V)")
+            c.vcam_state.setText("Virtual camera: off")
+            c.vcam_button.setText("Start virtual camera  (V)")
 
     def start_recording(self, path: str) -> None:
         try:
             self.session.start_recording(path)
-        except _PROBLEMS as exc:
-            self._warn("record", str(exc))
+        except UserError as exc:
+            self.banner.warn(Concern.RECORD, str(exc))
             return
-        self._clear("record")
-        _set_checked_quietly(self.record_button, True)
-        self.record_button.setText(f"Stop recording ({Path(path).name})")
+        self.banner.clear(Concern.RECORD)
+        set_checked_quietly(self.controls.record_button, True)
+        self.controls.record_button.setText(f"Stop recording ({Path(path).name})")
 
     def stop_recording(self) -> None:
         path = self.session.stop_recording()
-        self.record_button.setText("Record…")
+        self.controls.record_button.setText("Record…")
         if path:
             self.statusBar().showMessage(f"Saved {path}", 8000)
 
@@ -362,7 +284,7 @@ class MainWindow(QMainWindow):
         if path:
             self.start_recording(path)
         else:
-            _set_checked_quietly(self.record_button, False)
+            set_checked_quietly(self.controls.record_button, False)
 
     def toggle_fullscreen(self) -> None:
         if self._fullscreen is not None:
@@ -370,7 +292,7 @@ class MainWindow(QMainWindow):
             self._fullscreen = None
             return
         self._fullscreen = VideoView("")
-        self._fullscreen.setWindowTitle("Facade: avatar")
+        self._fullscreen.setWindowTitle(f"{APP_NAME}: avatar")
         QShortcut(QKeySequence("Escape"), self._fullscreen, activated=self.toggle_fullscreen)
         QShortcut(QKeySequence(self.settings.hotkeys.get("fullscreen", "F")), self._fullscreen,
                   activated=self.toggle_fullscreen)
@@ -396,22 +318,17 @@ class MainWindow(QMainWindow):
         self.avatar_view.show_frame(frame.avatar)
         if self._fullscreen is not None:
             self._fullscreen.show_frame(frame.avatar)
-        onion = self.session.pipeline.avatar if (self.overlay_box.isChecked() and self.session.pipeline) else None
-        view = camera_view(frame, landmarks=self.overlay_box.isChecked(), onion=onion)
+        overlay = self.controls.overlay_box.isChecked()
+        onion = self.session.pipeline.avatar if (overlay and self.session.pipeline) else None
+        view = camera_view(frame, landmarks=overlay, onion=onion)
         if view is not None:
             self.camera_view.show_frame(view)
 
-    def _on_status(self, kind: str, text: str) -> None:
-        if kind == "face":
-            self._flag("face", text != "face found", "No face in view: look at the camera")
-        elif kind == "light":
-            self._flag("light", text != "light ok", "Low light: add light in front of you for steadier tracking")
-        elif kind == "calibrated":
-            self.statusBar().showMessage("Neutral pose set", 3000)
-        elif kind == "source":
-            self._flag("source", text not in ("live", "stopped"), text)
+    def _on_event(self, event: Event) -> None:
+        if event.kind == EventKind.CALIBRATED:
+            self.statusBar().showMessage(event.message, 3000)
         else:
-            self._warn(kind, text)
+            self.banner.set(event.kind, event.problem, event.message)
 
     def _update_status(self) -> None:
         pipeline = self.session.pipeline
@@ -426,27 +343,10 @@ class MainWindow(QMainWindow):
         device = self.session.virtual_camera_device
         self.status_vcam.setText(f"virtual camera: {device}" if device else "virtual camera: off")
 
-    def _flag(self, kind: str, on: bool, text: str) -> None:
-        if on:
-            self._warn(kind, text)
-        else:
-            self._clear(kind)
-
-    def _warn(self, kind: str, text: str) -> None:
-        self._warnings[kind] = text
-        self._show_warnings()
-
-    def _clear(self, kind: str) -> None:
-        if self._warnings.pop(kind, None) is not None:
-            self._show_warnings()
-
-    def _show_warnings(self) -> None:
-        self.banner.setText("\n".join(self._warnings.values()))
-        self.banner.setVisible(bool(self._warnings))
-
     @property
-    def warnings(self) -> dict[str, str]:
-        return dict(self._warnings)
+    def warnings(self) -> dict:
+        """What the banner shows, by event kind or window concern."""
+        return self.banner.messages
 
     # Closing.
 
@@ -454,46 +354,8 @@ class MainWindow(QMainWindow):
         self._stats_timer.stop()
         if self._fullscreen is not None:
             self._fullscreen.close()
-        self.settings.engine = self.engine_box.currentData()
-        self.settings.device = self.device_box.currentText()
-        self.settings.precision = self.precision_box.currentText()
-        self.settings.relative = self.relative_box.isChecked()
-        self.settings.adapt_scale = self.adapt_box.isChecked()
-        self.settings.smoothing = self.smoothing.value() / 100
-        self.settings.mirror = self.mirror_box.isChecked()
-        self.settings.overlay = self.overlay_box.isChecked()
+        self.controls.store(self.settings)
         self.settings.geometry = self.saveGeometry()
         app_settings.save(self.store, self.settings)
         self.session.stop()
         super().closeEvent(event)
-
-
-def _set_checked_quietly(button: QPushButton, on: bool) -> None:
-    """Show a toggle's state without running its handler again."""
-    button.blockSignals(True)
-    button.setChecked(on)
-    button.blockSignals(False)
-
-
-def _column(*widgets) -> QWidget:
-    return _box(QVBoxLayout, widgets)
-
-
-def _row(*widgets) -> QWidget:
-    return _box(QHBoxLayout, widgets)
-
-
-def _box(layout_class, widgets) -> QWidget:
-    box = QWidget()
-    layout = layout_class(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    for widget in widgets:
-        layout.addWidget(widget)
-    return box
-
-
-def _combo(values, current: str) -> QComboBox:
-    box = QComboBox()
-    box.addItems(list(values))
-    box.setCurrentText(current)
-    return box

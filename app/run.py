@@ -7,14 +7,16 @@ import sys
 
 from PySide6.QtWidgets import QApplication
 
+from core.paths import APP_NAME
+
 from . import settings as app_settings
 from .main_window import MainWindow
 
 
 def run_gui(camera: str | None = None, avatar: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
-    app.setApplicationName("Facade")
-    app.setOrganizationName("Facade")
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
     window = MainWindow(app_settings.open_settings(), camera=camera, avatar=avatar)
     window.show()
     # Ctrl+C in the terminal closes the window properly (threads stopped, recording finalised).

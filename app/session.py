@@ -7,13 +7,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from core.avatar import load_avatar
-from core.capture import FrameSource
-from core.engines.factory import EngineChoice, cpu_fallback, create_engine
+from core.engines import EngineChoice
 from core.errors import UserError
+from core.face.avatar import load_avatar
 from core.frames import OutputFrame
-from core.pipeline import LivePipeline, PipelineSettings
-from core.sinks import CallbackSink, RecorderSink, VirtualCameraSink
+from core.live.builder import LiveSetup, build_pipeline
+from core.live.events import Event
+from core.live.pipeline import LivePipeline
+from core.live.sinks import CallbackSink, RecorderSink, VirtualCameraSink
 
 
 class LiveSession(QObject):
@@ -21,7 +22,7 @@ class LiveSession(QObject):
     last one, newer frames replace it instead of queueing signals."""
 
     frame = Signal(object)  # OutputFrame
-    status = Signal(str, str)  # kind, text: from the worker threads, delivered on the UI thread
+    event = Signal(object)  # core.live.events.Event: from the worker threads, delivered on the UI thread
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -39,12 +40,8 @@ class LiveSession(QObject):
     def start(self, camera: str, avatar_path: str, choice: EngineChoice) -> None:
         """(Re)start on ``camera`` with ``avatar_path``; raises UserError with a message for the window."""
         self.stop()
-        engine = create_engine(choice)
-        avatar = load_avatar(avatar_path, engine.resolution)
-        source = FrameSource(camera, loop=Path(camera).is_file(), on_status=lambda s: self.status.emit("source", s))
-        pipeline = LivePipeline(source, engine, avatar, [CallbackSink(self._on_frame)],
-                                PipelineSettings(), on_event=self.status.emit,
-                                fallback=lambda exc: cpu_fallback(pipeline.engine, exc))
+        setup = LiveSetup(camera=camera, avatar=Path(avatar_path), choice=choice, loop=Path(camera).is_file())
+        pipeline = build_pipeline(setup, [CallbackSink(self._on_frame)], on_event=self.event.emit)
         pipeline.set_smoothing(self.smoothing)
         self.pipeline = pipeline.start()
         self.avatar_path = avatar_path

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from core.engines.choice import DEVICES, ENGINES, MESH_RESOLUTIONS, PRECISIONS, EngineChoice
+from core.paths import APP_NAME
+
 from .hotkeys import ACTIONS
 
-_DEVICES = ("auto", "cpu", "cuda")
-_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-_ENGINES = ("mesh", "fomm")
+# Allowed values of the stored engine choice; anything else falls back to its default.
+_ALLOWED = {"engine": ENGINES, "device": DEVICES, "precision": PRECISIONS, "resolution": MESH_RESOLUTIONS}
 
 
 @dataclass
 class AppSettings:
     avatar: str = ""
     camera: str = "0"
-    engine: str = "mesh"
-    checkpoint: str = ""
-    device: str = "auto"
-    precision: str = "auto"
-    relative: bool = True
-    adapt_scale: bool = False
+    engine: EngineChoice = EngineChoice(engine="mesh")  # stored flat, under the choice's own field names
     smoothing: float = 0.5
     mirror: bool = False
     overlay: bool = False
@@ -37,37 +34,48 @@ def open_settings(path: str | Path | None = None) -> QSettings:
     """The user's settings store, or an .ini file (tests, portable installs)."""
     if path is not None:
         return QSettings(str(path), QSettings.Format.IniFormat)
-    return QSettings("Facade", "Facade")
+    return QSettings(APP_NAME, APP_NAME)
 
 
 def load(store: QSettings) -> AppSettings:
     """Read settings back; a value of the wrong type or out of range falls back to its default."""
     settings = AppSettings()
     for f in fields(AppSettings):
-        if store.contains(f.name):
+        if f.name != "engine" and store.contains(f.name):
             setattr(settings, f.name, _coerce(f.name, store.value(f.name), getattr(settings, f.name)))
+    settings.engine = _load_choice(store, settings.engine)
     settings.hotkeys = {**AppSettings().hotkeys, **settings.hotkeys}
-    if settings.engine not in _ENGINES:
-        settings.engine = "mesh"
-    if settings.device not in _DEVICES:
-        settings.device = "auto"
-    if settings.precision not in _PRECISIONS:
-        settings.precision = "auto"
     settings.smoothing = min(max(settings.smoothing, 0.0), 1.0)
     settings.countdown = min(max(settings.countdown, 0), 10)
     # Paths from settings are checked before use: a file moved or deleted since is simply forgotten.
     if settings.avatar and not Path(settings.avatar).is_file():
         settings.avatar = ""
-    if settings.checkpoint and not Path(settings.checkpoint).is_file():
-        settings.checkpoint = ""
     return settings
 
 
 def save(store: QSettings, settings: AppSettings) -> None:
-    for name, value in asdict(settings).items():
+    values = {f.name: getattr(settings, f.name) for f in fields(AppSettings) if f.name != "engine"}
+    choice = asdict(settings.engine)
+    choice["checkpoint"] = str(choice["checkpoint"] or "")
+    for name, value in {**values, **choice}.items():
         if value is not None:
             store.setValue(name, value)
     store.sync()
+
+
+def _load_choice(store: QSettings, default: EngineChoice) -> EngineChoice:
+    changes = {}
+    for f in fields(EngineChoice):
+        if not store.contains(f.name):
+            continue
+        if f.name == "checkpoint":
+            path = str(store.value(f.name) or "")
+            changes[f.name] = Path(path) if path and Path(path).is_file() else None
+            continue
+        value = _coerce(f.name, store.value(f.name), getattr(default, f.name))
+        if value in _ALLOWED.get(f.name, (value,)):
+            changes[f.name] = value
+    return replace(default, **changes)
 
 
 def _coerce(name: str, value, default):

@@ -1,13 +1,33 @@
-"""What the pipeline hands its sinks for each rendered frame, and the output canvas built from it."""
+"""The frames that travel the data flow: captured, then the engine's driving face, then the output."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from .crop import Crop
+from core.media.crop import Crop
+
+
+@dataclass(frozen=True)
+class CapturedFrame:
+    """A camera frame as read, RGB uint8."""
+
+    rgb: np.ndarray
+    timestamp: float  # time.monotonic() when the frame was read: latency is measured from here
+    index: int
+
+
+@dataclass(frozen=True)
+class DrivingFace:
+    """One driving frame as engines see it.
+
+    ``image``: the aligned face crop, RGB uint8, square. ``landmarks``: face-mesh landmarks in the crop's
+    pixels, (N, 3) float32 with z in the same scale as x, or None when alignment is off.
+    """
+
+    image: np.ndarray
+    landmarks: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -21,17 +41,3 @@ class OutputFrame:
     camera: np.ndarray | None = None
     crop: Crop | None = None
     landmarks: np.ndarray | None = None  # in camera pixels
-
-
-def compose_canvas(avatar: np.ndarray, size: tuple[int, int], mirror: bool = False) -> np.ndarray:
-    """The square avatar centred on a ``size`` (w, h) canvas over a blurred, stretched copy of itself."""
-    width, height = size
-    side = min(width, height)
-    # Blur at a tiny size and scale up: a soft backdrop for the cost of a few thousand pixels.
-    backdrop = cv2.resize(cv2.resize(avatar, (16, 9), interpolation=cv2.INTER_AREA), (width, height),
-                          interpolation=cv2.INTER_LINEAR)
-    face = cv2.resize(avatar, (side, side), interpolation=cv2.INTER_LINEAR if side > avatar.shape[0]
-                      else cv2.INTER_AREA)
-    x, y = (width - side) // 2, (height - side) // 2
-    backdrop[y:y + side, x:x + side] = face
-    return np.ascontiguousarray(backdrop[:, ::-1]) if mirror else backdrop

@@ -3,12 +3,15 @@
     python scripts/make_avatars.py
 """
 
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-AVATARS = Path(__file__).resolve().parent.parent / "assets" / "avatars"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.paths import BUNDLED_AVATARS as AVATARS  # noqa: E402
 
 
 def painted(bgr):

@@ -21,13 +21,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.avatar import load_avatar  # noqa: E402
-from core.bench import BENCH_PORTRAIT, camera_frames  # noqa: E402
-from core.capture import FrameSource  # noqa: E402
-from core.engines.factory import EngineChoice, create_engine  # noqa: E402
-from core.pipeline import LivePipeline  # noqa: E402
-from core.sinks import CallbackSink  # noqa: E402
-from core.video_io import Mp4Writer  # noqa: E402
+from core.engines import EngineChoice  # noqa: E402
+from core.live.builder import LiveSetup, build_pipeline  # noqa: E402
+from core.live.capture import CaptureSettings  # noqa: E402
+from core.live.sinks import CallbackSink  # noqa: E402
+from core.media.video_io import Mp4Writer  # noqa: E402
+from core.tools.bench import BENCH_PORTRAIT, camera_frames  # noqa: E402
 
 
 def resident_mb() -> float:
@@ -47,12 +46,11 @@ def main() -> int:
     args = parser.parse_args()
 
     clip = Path(tempfile.mkdtemp()) / "soak.mp4"
-    writer = Mp4Writer(clip, 30, (1280, 720))
+    writer = Mp4Writer(clip, 30, (CaptureSettings.width, CaptureSettings.height))
     for frame in camera_frames(120):
         writer.write(frame)
     writer.close()
 
-    engine = create_engine(EngineChoice(engine=args.engine), allow_random_weights=True)
     latencies: list[tuple[float, float]] = []
     lock = threading.Lock()
 
@@ -62,8 +60,10 @@ def main() -> int:
             latencies.append((now, (now - frame.captured_at) * 1000))
 
     threads_before = threading.active_count()
-    pipeline = LivePipeline(FrameSource(clip, loop=True, paced=False), engine,
-                            load_avatar(BENCH_PORTRAIT, engine.resolution), [CallbackSink(on_frame)]).start()
+    setup = LiveSetup(camera=clip, avatar=BENCH_PORTRAIT, choice=EngineChoice(engine=args.engine), loop=True,
+                      paced=False, allow_random_weights=True)
+    pipeline = build_pipeline(setup, [CallbackSink(on_frame)]).start()
+    engine = pipeline.engine
     start = time.monotonic()
     samples = []
     baseline = None

@@ -83,7 +83,7 @@ def moved(image: np.ndarray, dx: float = 0, dy: float = 0, angle: float = 0, sca
 @pytest.fixture(scope="session")
 def driving_clip(tmp_path_factory, astronaut) -> Path:
     """A short mp4 of the astronaut's head nodding and turning slightly."""
-    from core.video_io import Mp4Writer
+    from core.media.video_io import Mp4Writer
 
     path = tmp_path_factory.mktemp("clips") / "driving.mp4"
     writer = Mp4Writer(path, 25, (256, 256))
@@ -96,7 +96,7 @@ def driving_clip(tmp_path_factory, astronaut) -> Path:
 
 def camera_clip(path: Path, face: np.ndarray, count: int, fps: float = 30, motion=None, blank=()) -> Path:
     """A 640x360 'camera' clip of a face on grey; ``motion(i)`` gives moved() kwargs, ``blank`` frames have no face."""
-    from core.video_io import Mp4Writer
+    from core.media.video_io import Mp4Writer
 
     writer = Mp4Writer(path, fps, (640, 360))
     small = cv2.resize(face, (300, 300), interpolation=cv2.INTER_AREA)
@@ -118,6 +118,6 @@ def camera_video(tmp_path_factory, astronaut) -> Path:
 
 @pytest.fixture(scope="session")
 def avatar_256(astronaut) -> np.ndarray:
-    from core.avatar import frame_avatar
+    from core.face.avatar import frame_avatar
 
     return frame_avatar(astronaut, 256)

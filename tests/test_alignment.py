@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from conftest import moved
-from core.alignment import FaceAligner, face_crop
-from core.avatar import frame_avatar, load_avatar
+from core.face.alignment import FaceAligner, face_crop
+from core.face.avatar import frame_avatar, load_avatar
 from core.errors import UserError
-from core.landmarks import FaceLandmarker, inter_ocular
-from core.smoothing import OneEuroFilter
+from core.face.landmarks import FaceLandmarker, inter_ocular
+from core.face.smoothing import OneEuroFilter
 
 
 def _on_canvas(face, size=(1280, 720), at=(384, 104)):
@@ -24,8 +24,8 @@ def test_small_face_in_a_wide_frame_is_found_and_framed_like_vox(astronaut):
     for i in range(5):
         result = aligner.process(_on_canvas(astronaut), i / 30)
     assert result is not None
-    points = result.features.landmarks
-    assert result.features.image.shape == (256, 256, 3)
+    points = result.face.landmarks
+    assert result.face.image.shape == (256, 256, 3)
     centre = points[:, :2].mean(0)
     assert np.all(np.abs(centre - 128) < 35)  # face centred
     box = points[:, :2].max(0) - points[:, :2].min(0)
@@ -42,7 +42,7 @@ def test_locked_crop_holds_still_so_head_motion_shows_inside_it(astronaut):
     for i in range(6, 16):
         after = aligner.process(_on_canvas(astronaut, at=(414, 104)), i / 30)
     assert after.crop == before.crop
-    shift = after.features.landmarks[:, 0].mean() - before.features.landmarks[:, 0].mean()
+    shift = after.face.landmarks[:, 0].mean() - before.face.landmarks[:, 0].mean()
     assert shift == pytest.approx(30 * 256 / before.crop.size, rel=0.25)
 
 

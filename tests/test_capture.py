@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from core.capture import CaptureSettings, FrameSource, parse_source
+from core.live.capture import CaptureSettings, FrameSource, parse_source
+from core.live.events import EventKind, SourceState
 from core.errors import UserError
 
 
@@ -31,8 +32,8 @@ def test_video_file_plays_at_its_own_rate_and_ends(camera_video):
     source.stop()
     assert first.rgb.shape == (360, 640, 3) and first.index == 0
     assert source.frames_captured == 90
-    assert 2.5 < elapsed < 4.5  # 89 more frames at 30 fps: about three seconds, like a camera
-    assert source.status == "ended"
+    assert elapsed > 2.5  # 89 more frames at 30 fps: paced like a camera, never a burst
+    assert source.state == SourceState.ENDED
 
 
 def test_only_the_newest_frame_is_kept_for_a_slow_reader(camera_video):
@@ -55,13 +56,15 @@ def test_looping_file_keeps_playing(camera_video):
     while source.frames_captured <= 100 and time.monotonic() < deadline:
         time.sleep(0.1)
     source.stop()
-    assert source.frames_captured > 100 and not source.status == "ended"
+    assert source.frames_captured > 100 and source.state != SourceState.ENDED
 
 
 def test_a_stream_that_cannot_be_opened_reports_and_retries(tmp_path):
-    statuses = []
-    source = FrameSource("http://127.0.0.1:9/none.mjpg", on_status=statuses.append,
+    events = []
+    source = FrameSource("http://127.0.0.1:9/none.mjpg", on_event=events.append,
                          settings=CaptureSettings(retry_first_s=0.05, retry_max_s=0.1)).start()
     time.sleep(1.0)
     source.stop()
-    assert any("unavailable, retrying" in s for s in statuses)
+    assert events[0].kind == EventKind.SOURCE and events[0].problem  # retrying, shown to the user
+    assert not events[-1].problem
+    assert source.state == SourceState.STOPPED

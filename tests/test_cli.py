@@ -147,8 +147,8 @@ def test_animate_aligns_by_default_and_uses_mesh_without_a_checkpoint(capsys, dr
 
 def test_fomm_without_a_checkpoint_says_how_to_get_one(capsys, driving_clip, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("core.checkpoints.search_dirs", lambda: [tmp_path / "checkpoints"])
+    monkeypatch.setattr("core.engines.checkpoints.search_dirs", lambda: [tmp_path / "checkpoints"])
     code, _, err = _run(capsys, "animate", "--avatar", ASTRONAUT, "--driving", driving_clip, "--out",
                         tmp_path / "o.mp4", "--engine", "fomm")
     assert code == 2
-    assert "no FOMM checkpoint found: get vox-adv-cpk.pth.tar" in err and "mesh engine" in err
+    assert "error: no FOMM checkpoint found; get vox-adv-cpk.pth.tar" in err and "mesh engine" in err

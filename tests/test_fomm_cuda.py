@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from conftest import moved, randomize
-from core.engines.base import FrameFeatures
-from core.engines.fomm import FommEngine, FommOptions
+from core.frames import DrivingFace
+from core.engines import EngineChoice
+from core.engines.fomm import FommEngine
 from models.checkpoint import build_networks, save_pth
 from models.config import load_config
 
@@ -22,10 +23,10 @@ def test_fp16_matches_fp32_on_a_full_size_random_checkpoint(tmp_path, astronaut)
     face = cv2.resize(astronaut, (256, 256))
     outputs = {}
     for precision in ("fp32", "fp16"):
-        engine = FommEngine(FommOptions(checkpoint=tmp_path / "vox.pth.tar", device="cuda", precision=precision))
+        engine = FommEngine(EngineChoice(device="cuda", precision=precision), tmp_path / "vox.pth.tar")
         assert engine.precision == precision
         engine.set_avatar(face)
-        engine.calibrate(FrameFeatures(image=face))
-        outputs[precision] = engine.animate(FrameFeatures(image=moved(face, dx=12, angle=5))).astype(np.float32)
+        engine.calibrate(DrivingFace(image=face))
+        outputs[precision] = engine.animate(DrivingFace(image=moved(face, dx=12, angle=5))).astype(np.float32)
     diff = np.abs(outputs["fp32"] - outputs["fp16"]) / 255
     assert diff.max() < 2e-2 and diff.mean() < 2e-3

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from conftest import moved
-from core.engines.base import FrameFeatures
+from core.frames import DrivingFace
 from core.engines.mesh import MeshEngine, MeshOptions, similarity_3d
 from core.errors import UserError
-from core.landmarks import FaceLandmarker, inter_ocular
+from core.face.landmarks import FaceLandmarker, inter_ocular
 from expressions import close_eyes, eye_openness, mouth_gap, open_mouth
 
 
@@ -21,12 +21,12 @@ def detector():
 def engine(avatar_256, detector):
     engine = MeshEngine()
     engine.set_avatar(avatar_256)
-    engine.calibrate(FrameFeatures(avatar_256, detector.detect(avatar_256)[0]))
+    engine.calibrate(DrivingFace(avatar_256, detector.detect(avatar_256)[0]))
     return engine
 
 
 def _drive(engine, detector, image):
-    return engine.animate(FrameFeatures(image, detector.detect(image)[0]))
+    return engine.animate(DrivingFace(image, detector.detect(image)[0]))
 
 
 def test_umeyama_recovers_a_known_similarity():
@@ -65,7 +65,7 @@ def test_border_stays_put_while_the_head_moves(engine, detector, avatar_256):
 
 def test_mouth_opens_with_a_dark_interior(engine, detector, avatar_256):
     neutral = detector.detect(avatar_256)[0]
-    out = engine.animate(FrameFeatures(avatar_256, open_mouth(neutral, 0.3)))
+    out = engine.animate(DrivingFace(avatar_256, open_mouth(neutral, 0.3)))
     found = detector.detect(out)[0]
     assert mouth_gap(found) > mouth_gap(neutral) + 0.05
     # Between the lips: the avatar's own teeth at the top, then a dark interior, not lips stretched over skin.
@@ -76,14 +76,14 @@ def test_mouth_opens_with_a_dark_interior(engine, detector, avatar_256):
 
 def test_eyes_close_when_the_driver_blinks(engine, detector, avatar_256):
     neutral = detector.detect(avatar_256)[0]
-    out = engine.animate(FrameFeatures(avatar_256, close_eyes(neutral)))
+    out = engine.animate(DrivingFace(avatar_256, close_eyes(neutral)))
     assert eye_openness(detector.detect(out)[0]) < 0.8 * eye_openness(neutral)
 
 
 def test_frame_without_a_face_repeats_the_last_output(engine, detector, avatar_256):
     first = _drive(engine, detector, moved(avatar_256, dx=10))
     blank = np.full_like(avatar_256, 100)
-    assert np.array_equal(engine.animate(FrameFeatures(blank)), first)
+    assert np.array_equal(engine.animate(DrivingFace(blank)), first)
 
 
 def test_profile_view_does_not_tear(engine, detector, avatar_256):
@@ -92,7 +92,7 @@ def test_profile_view_does_not_tear(engine, detector, avatar_256):
     yaw = np.radians(70)
     turn = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
     profile = (neutral - centre) @ turn.T + centre
-    out = engine.animate(FrameFeatures(avatar_256, profile.astype(np.float32)))
+    out = engine.animate(DrivingFace(avatar_256, profile.astype(np.float32)))
     assert out.shape == avatar_256.shape and np.isfinite(out).all()
     assert np.array_equal(out[:, 0], avatar_256[:, 0])  # the background held
 
@@ -101,7 +101,7 @@ def test_avatar_much_larger_than_the_driver_gets_proportional_motion(avatar_256,
     engine = MeshEngine()
     engine.set_avatar(avatar_256)
     driver = moved(avatar_256, scale=0.5)  # the driver's face half the size of the avatar's
-    engine.calibrate(FrameFeatures(driver, detector.detect(driver)[0]))
+    engine.calibrate(DrivingFace(driver, detector.detect(driver)[0]))
     out = _drive(engine, detector, moved(driver, dx=8))
     shift = detector.detect(out)[0][:, 0].mean() - detector.detect(avatar_256)[0][:, 0].mean()
     assert shift == pytest.approx(16, abs=4)  # 8 px on the small driver is 16 px on the avatar
@@ -111,14 +111,14 @@ def test_512_output(avatar_256, detector):
     big = cv2.resize(avatar_256, (512, 512), interpolation=cv2.INTER_CUBIC)
     engine = MeshEngine(MeshOptions(resolution=512))
     engine.set_avatar(big)
-    engine.calibrate(FrameFeatures(big, detector.detect(big)[0]))
+    engine.calibrate(DrivingFace(big, detector.detect(big)[0]))
     out = _drive(engine, detector, moved(big, dx=20))
     assert out.shape == (512, 512, 3)
     assert detector.detect(out)[0][:, 0].mean() - detector.detect(big)[0][:, 0].mean() == pytest.approx(20, abs=5)
 
 
 def test_frames_without_landmarks_are_detected_by_the_engine(engine, avatar_256):
-    out = engine.animate(FrameFeatures(moved(avatar_256, dx=10)))
+    out = engine.animate(DrivingFace(moved(avatar_256, dx=10)))
     assert np.abs(out.astype(int) - avatar_256).mean() > 2
 
 

@@ -9,53 +9,14 @@ import numpy as np
 import pytest
 
 from conftest import ASTRONAUT, ROOT, camera_clip
-from core.capture import FrameSource
-from core.engines.base import FrameFeatures
+from core.live.capture import FrameSource
+from core.live.events import EventKind
+from core.frames import DrivingFace
 from core.engines.mesh import MeshEngine
-from core.pipeline import LivePipeline, PipelineSettings
-from core.sinks import CallbackSink, VirtualCameraSink, VirtualCameraUnavailable, virtual_camera_help
+from core.live.pipeline import LivePipeline, PipelineSettings
+from core.live.sinks import CallbackSink, VirtualCameraSink, VirtualCameraUnavailable, virtual_camera_help
 from core.frames import OutputFrame
-
-
-class FakeCamera:
-    """pyvirtualcam.Camera's interface, recording what it is sent."""
-
-    instances = []
-
-    def __init__(self, width, height, fps, fmt=None, device=None, print_fps=False, **kwargs):
-        self.width, self.height, self.fps, self.fmt = width, height, fps, fmt
-        self.device = device or "/dev/video-fake"
-        self.frames, self.closed = [], False
-        FakeCamera.instances.append(self)
-
-    def send(self, frame):
-        assert frame.shape == (self.height, self.width, 3) and frame.dtype == np.uint8
-        self.frames.append(frame.copy())
-
-    def sleep_until_next_frame(self):
-        pass
-
-    def close(self):
-        self.closed = True
-
-
-class SlowEngine:
-    """An engine that takes ``delay`` seconds per frame and returns the frame's mean colour."""
-
-    name, device, resolution = "slow", "cpu", 256
-
-    def __init__(self, delay):
-        self.delay, self.calibrations = delay, 0
-
-    def set_avatar(self, rgb):
-        pass
-
-    def calibrate(self, frame):
-        self.calibrations += 1
-
-    def animate(self, frame: FrameFeatures):
-        time.sleep(self.delay)
-        return np.full((256, 256, 3), int(frame.image.mean()), np.uint8)
+from fakes import FakeCamera, SlowEngine
 
 
 def _collect():
@@ -132,11 +93,11 @@ def test_face_that_leaves_and_comes_back_keeps_the_last_good_output(tmp_path, as
     frames, sink = _collect()
     events = []
     pipeline = LivePipeline(FrameSource(clip), MeshEngine(), avatar_256, [sink],
-                            on_event=lambda kind, text: events.append((kind, text))).start()
+                            on_event=events.append).start()
     pipeline.wait(timeout=15)
     pipeline.stop()
-    assert ("face", "no face in view") in events
-    assert events.index(("face", "no face in view")) < max(i for i, e in enumerate(events) if e == ("face", "face found"))
+    faces = [e.problem for e in events if e.kind == EventKind.FACE]
+    assert True in faces and faces.index(True) < max(i for i, missing in enumerate(faces) if not missing)
     blanks = [f for f in frames if not f.face_found]
     assert blanks and pipeline.stats.frames_no_face == len(blanks)
     for frame in blanks:  # never garbage: the last good output, or the avatar at rest
@@ -153,11 +114,11 @@ def test_calibration_changes_the_output(tmp_path, astronaut, avatar_256):
     while frames == [] or frames[-1].index < 60:
         time.sleep(0.05)
     moved_output = frames[-1].avatar.copy()
-    calibrations_before = pipeline._engine_calibration
+    calibrations_before = pipeline.calibrations
     pipeline.calibrate()
     pipeline.wait(timeout=15)
     pipeline.stop()
-    assert pipeline.calibrated and pipeline._engine_calibration == calibrations_before + 1
+    assert pipeline.calibrated and pipeline.calibrations == calibrations_before + 1
     at_rest = frames[-1].avatar
     # Calibrated on the left, the head on the right moved the avatar; recalibrated there, it rests again.
     assert np.abs(moved_output.astype(int) - avatar_256).mean() > 3
@@ -175,11 +136,11 @@ def test_engine_error_on_one_frame_is_skipped_and_counted(camera_video, avatar_2
     frames, sink = _collect()
     events = []
     pipeline = LivePipeline(FrameSource(camera_video), Flaky(0.0), avatar_256, [sink], PipelineSettings(align=False),
-                            on_event=lambda kind, text: events.append((kind, text))).start()
+                            on_event=events.append).start()
     pipeline.wait(max_frames=20, timeout=10)
     pipeline.stop()
     assert pipeline.stats.frames_failed == 1 and pipeline.stats.frames_out >= 20
-    assert ("engine", "frame skipped: ValueError: bad frame") in events
+    assert any(e.kind == EventKind.ENGINE and e.problem and "bad frame" in e.message for e in events)
 
 
 def test_a_failing_sink_is_switched_off_and_the_rest_go_on(camera_video, avatar_256):
@@ -195,8 +156,8 @@ def test_a_failing_sink_is_switched_off_and_the_rest_go_on(camera_video, avatar_
     frames, sink = _collect()
     events = []
     pipeline = LivePipeline(FrameSource(camera_video), SlowEngine(0.0), avatar_256, [Broken(), sink],
-                            PipelineSettings(align=False), on_event=lambda k, t: events.append((k, t))).start()
+                            PipelineSettings(align=False), on_event=events.append).start()
     pipeline.wait(max_frames=15, timeout=10)
     pipeline.stop()
     assert len(frames) >= 15
-    assert ("sink", "virtual camera stopped: device gone") in events
+    assert any(e.kind == EventKind.SINK and e.problem and "device gone" in e.message for e in events)

@@ -13,12 +13,14 @@ import pytest
 import torch
 
 from conftest import ASTRONAUT, ROOT
-from core.capture import CaptureSettings, FrameSource
-from core.engines.base import FrameFeatures
+from core.live.capture import CaptureSettings, FrameSource
+from core.live.events import EventKind, SourceState
+from core.frames import DrivingFace
 from core.engines.factory import cpu_fallback
-from core.pipeline import LivePipeline, PipelineSettings
-from core.sinks import CallbackSink, RecorderSink
+from core.live.pipeline import LivePipeline, PipelineSettings
+from core.live.sinks import CallbackSink, RecorderSink
 from main import main
+from fakes import FakeCamera, SlowEngine
 
 
 def _cli(capsys, *argv):
@@ -97,15 +99,14 @@ def test_disk_filling_up_while_recording_stops_the_recorder_only(tmp_path, camer
     monkeypatch.setattr(imageio_ffmpeg, "write_frames", lambda *a, **k: _DiskFull(real(*a, **k), after=5))
     frames, events = [], []
     recorder = RecorderSink(tmp_path / "rec.mp4", 30, 256)
-    from test_pipeline import SlowEngine
 
     pipeline = LivePipeline(FrameSource(camera_video), SlowEngine(0.0), avatar_256,
                             [recorder, CallbackSink(frames.append)], PipelineSettings(align=False),
-                            on_event=lambda k, t: events.append((k, t))).start()
+                            on_event=events.append).start()
     pipeline.wait(max_frames=20, timeout=10)
     pipeline.stop()
     assert len(frames) >= 20
-    assert any(k == "sink" and "recorder stopped" in t and "No space left" in t for k, t in events)
+    assert any(e.kind == EventKind.SINK and e.problem and "No space left" in e.message for e in events)
     assert not any(tmp_path.iterdir())  # the partial file was removed
 
 
@@ -140,16 +141,17 @@ class _UnpluggedCamera:
 
 
 def test_camera_unplugged_mid_stream_reconnects_and_resumes(monkeypatch):
-    monkeypatch.setattr("core.capture.cv2.VideoCapture", _UnpluggedCamera)
-    statuses = []
+    monkeypatch.setattr("core.live.capture.cv2.VideoCapture", _UnpluggedCamera)
+    states = []
     source = FrameSource(0, settings=CaptureSettings(retry_first_s=0.05, failed_reads_before_reconnect=5),
-                         on_status=statuses.append).start()
+                         on_event=lambda event: states.append(source.state))
+    source.start()
     deadline = time.monotonic() + 5
     while source.frames_captured < 30 and time.monotonic() < deadline:
         time.sleep(0.02)
     source.stop()
-    assert "camera 0 stopped giving frames, reconnecting" in statuses
-    assert statuses[-2:] == ["live", "stopped"] or statuses[-1] == "live"
+    assert SourceState.RECONNECTING in states
+    assert states[-2:] == [SourceState.LIVE, SourceState.STOPPED] or states[-1] == SourceState.LIVE
     assert source.frames_captured >= 30 and _UnpluggedCamera.opens >= 2
 
 
@@ -163,17 +165,17 @@ def test_cuda_out_of_memory_falls_back_to_the_mesh_engine(camera_video, avatar_2
         def calibrate(self, frame):
             pass
 
-        def animate(self, frame: FrameFeatures):
+        def animate(self, frame: DrivingFace):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     frames, events = [], []
     pipeline = LivePipeline(FrameSource(camera_video), CudaEngine(), avatar_256, [CallbackSink(frames.append)],
-                            on_event=lambda k, t: events.append((k, t)),
-                            fallback=lambda exc: cpu_fallback(pipeline.engine, exc)).start()
+                            on_event=events.append,
+                            fallback=cpu_fallback).start()
     pipeline.wait(max_frames=40, timeout=20)
     pipeline.stop()
     assert pipeline.engine.name == "mesh" and pipeline.engine.device == "cpu"
-    assert any(k == "engine" and "switched to mesh on cpu" in t and "OutOfMemoryError" in t for k, t in events)
+    assert any(e.kind == EventKind.ENGINE and "switched to mesh on cpu" in e.message for e in events)
     assert pipeline.summary()["engine"] == "mesh"
     assert any(f.face_found for f in frames[-5:])
 
@@ -215,7 +217,6 @@ def test_signal_while_recording_finalises_a_playable_mp4(tmp_path, camera_video,
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_no_network_listener_while_running(camera_video, avatar_256):
-    from test_pipeline import SlowEngine
 
     pipeline = LivePipeline(FrameSource(camera_video), SlowEngine(0.0), avatar_256, [],
                             PipelineSettings(align=False)).start()
@@ -240,7 +241,7 @@ def test_no_network_listener_while_running(camera_video, avatar_256):
 
 
 def test_a_12000_pixel_avatar_is_shrunk_on_load_not_kept_at_400_mb(tmp_path):
-    from core.images import read_image
+    from core.media.images import read_image
 
     huge = np.full((12000, 12000, 3), 180, np.uint8)
     huge[4000:8000, 4000:8000] = 60

@@ -1,9 +1,7 @@
 """Engines behind one contract (``base.Engine``): ``fomm`` (the neural model) and ``mesh`` (landmark warp)."""
 
-from __future__ import annotations
+from core.engines.base import Engine
+from core.engines.choice import EngineChoice
+from core.engines.factory import create_engine, cpu_fallback
 
-from .base import Engine, FrameFeatures
-
-ENGINES = ("mesh", "fomm")
-
-__all__ = ["ENGINES", "Engine", "FrameFeatures"]
+__all__ = ["Engine", "EngineChoice", "create_engine", "cpu_fallback"]

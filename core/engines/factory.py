@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
-from ..checkpoints import find_checkpoint, missing_checkpoint_message
-from ..errors import UserError
-from .base import Engine
-
-
-@dataclass(frozen=True)
-class EngineChoice:
-    """What the command line or the window asks for. ``engine`` None: FOMM if a checkpoint is found."""
-
-    engine: str | None = None
-    checkpoint: Path | None = None
-    config: str = "vox-256"
-    device: str = "auto"
-    precision: str = "auto"
-    relative: bool = True
-    adapt_scale: bool = False
-    resolution: int = 256  # the mesh engine's output size; FOMM's comes from its config
+from core.engines.base import Engine
+from core.engines.checkpoints import find_checkpoint, missing_checkpoint
+from core.engines.choice import ENGINES, EngineChoice
+from core.errors import UserError
 
 
 def create_engine(choice: EngineChoice, allow_random_weights: bool = False) -> Engine:
@@ -30,24 +14,22 @@ def create_engine(choice: EngineChoice, allow_random_weights: bool = False) -> E
     name = choice.engine or ("fomm" if checkpoint else "mesh")
     if name == "fomm":
         if checkpoint is None and not allow_random_weights:
-            raise UserError(missing_checkpoint_message())
-        from .fomm import FommEngine, FommOptions
+            raise missing_checkpoint()
+        from core.engines.fomm import FommEngine
 
-        return FommEngine(FommOptions(checkpoint=checkpoint, config=choice.config, device=choice.device,
-                                      precision=choice.precision, relative=choice.relative,
-                                      adapt_scale=choice.adapt_scale), profile=allow_random_weights)
+        return FommEngine(choice, checkpoint, profile=allow_random_weights)
     if name == "mesh":
-        from .mesh import MeshEngine, MeshOptions
+        from core.engines.mesh import MeshEngine, MeshOptions
 
         return MeshEngine(MeshOptions(resolution=choice.resolution))
-    raise UserError(f"--engine {name}: unknown engine (use mesh or fomm)")
+    raise UserError(f"--engine {name}: unknown engine", f"use {' or '.join(ENGINES)}")
 
 
 def cpu_fallback(failed: Engine, error: Exception) -> Engine | None:
     """After a CUDA failure (out of memory, a lost device), the mesh engine on the CPU carries on."""
     text = f"{type(error).__name__}: {error}"
     if failed.device.startswith("cuda") and ("CUDA" in text or "cuda" in text or "OutOfMemory" in text):
-        from .mesh import MeshEngine
+        from core.engines.mesh import MeshEngine
 
         return MeshEngine()
     return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,22 +13,10 @@ from models.config import load_config
 from models.inference import InferenceOptions, prepare
 from models.motion import movement_scale, relative_keypoints
 
-from ..errors import UserError
-from ..images import resize_square
-from .base import FrameFeatures
-
-
-@dataclass(frozen=True)
-class FommOptions:
-    """How the engine runs and how a driving face moves the avatar (the authors' demo defaults)."""
-
-    checkpoint: Path | None = None  # None: random weights, for benchmarks and tests only
-    config: str = "vox-256"
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "auto"  # auto | fp32 | fp16 (CUDA) | bf16 (CPUs with native bf16)
-    relative: bool = True
-    adapt_scale: bool = False
-    inference: InferenceOptions = InferenceOptions()  # models.inference.PLAIN is the eager reference
+from core.engines.choice import DEVICES, PRECISIONS, EngineChoice
+from core.errors import UserError, model_files
+from core.media.images import resize_square
+from core.frames import DrivingFace
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -39,11 +26,11 @@ def resolve_device(requested: str) -> torch.device:
     try:
         device = torch.device(requested)
     except RuntimeError:
-        raise UserError(f"--device {requested}: unknown device (use auto, cpu or cuda)") from None
+        raise UserError(f"--device {requested}: unknown device", f"use {', '.join(DEVICES)}") from None
     if device.type not in ("cpu", "cuda"):
-        raise UserError(f"--device {requested}: unknown device (use auto, cpu or cuda)")
+        raise UserError(f"--device {requested}: unknown device", f"use {', '.join(DEVICES)}")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {requested}: CUDA is not available here (torch {torch.__version__}); use cpu")
+        raise UserError(f"--device {requested}: CUDA is not available here (torch {torch.__version__})", "use cpu")
     return device
 
 
@@ -55,13 +42,13 @@ def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
         return torch.float32
     if precision == "fp16":
         if device.type != "cuda":
-            raise UserError("--precision fp16: needs a CUDA device; on the CPU use fp32 or bf16")
+            raise UserError("--precision fp16: needs a CUDA device", "on the CPU use fp32 or bf16")
         return torch.float16
     if precision == "bf16":
         if device.type == "cpu" and not cpu_has_bf16():
-            raise UserError("--precision bf16: this CPU has no native bf16 (AVX-512 BF16 or AMX); use fp32")
+            raise UserError("--precision bf16: this CPU has no native bf16 (AVX-512 BF16 or AMX)", "use fp32")
         return torch.bfloat16
-    raise UserError(f"--precision {precision}: unknown precision (use auto, fp32, fp16 or bf16)")
+    raise UserError(f"--precision {precision}: unknown precision", f"use {', '.join(PRECISIONS)}")
 
 
 def cpu_has_bf16() -> bool:
@@ -77,19 +64,20 @@ class FommEngine:
 
     name = "fomm"
 
-    def __init__(self, options: FommOptions = FommOptions(), profile: bool = False):
-        self.options = options
-        self.config = load_config(options.config)
+    def __init__(self, choice: EngineChoice = EngineChoice(), checkpoint: Path | None = None,
+                 inference: InferenceOptions = InferenceOptions(), profile: bool = False):
+        """``checkpoint`` None: random weights, for benchmarks and tests only. ``inference``:
+        models.inference.PLAIN is the eager reference."""
+        self.choice, self.checkpoint, self.inference = choice, checkpoint, inference
+        self._device = resolve_device(choice.device)
+        self._dtype = resolve_dtype(choice.precision, self._device)
+        with model_files():
+            self.config = load_config(choice.config)
+            networks = build_networks(self.config) if checkpoint is None else load_networks(checkpoint, self.config)
         self.resolution = self.config.image_size
-        self._device = resolve_device(options.device)
-        self._dtype = resolve_dtype(options.precision, self._device)
         self.device = str(self._device)
         self.precision = {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(self._dtype, "fp32")
-        if options.checkpoint is None:
-            networks = build_networks(self.config)
-        else:
-            networks = load_networks(options.checkpoint, self.config)
-        self.kp_detector, self.generator = (prepare(net, options.inference).to(self._device, self._dtype)
+        self.kp_detector, self.generator = (prepare(net, inference).to(self._device, self._dtype)
                                             for net in networks)
         self._profile = profile
         self.timings = {"kp_ms": 0.0, "generator_ms": 0.0}
@@ -104,20 +92,20 @@ class FommEngine:
         self._update_scale()
 
     @torch.inference_mode()
-    def calibrate(self, frame: FrameFeatures) -> None:
+    def calibrate(self, frame: DrivingFace) -> None:
         self._kp_neutral = self.kp_detector(self._to_tensor(frame.image))
         self._update_scale()
 
     @torch.inference_mode()
-    def animate(self, frame: FrameFeatures) -> np.ndarray:
+    def animate(self, frame: DrivingFace) -> np.ndarray:
         if self._avatar is None:
             raise RuntimeError("set_avatar must be called before animate")
         start = self._clock()
         kp_driving = self.kp_detector(self._to_tensor(frame.image))
-        if self.options.relative and self._kp_neutral is None:
+        if self.choice.relative and self._kp_neutral is None:
             self._kp_neutral = kp_driving  # the first frame is the neutral pose until recalibrated
             self._update_scale()
-        if self.options.relative:
+        if self.choice.relative:
             kp_driving = relative_keypoints(self._avatar["kp"], kp_driving, self._kp_neutral, self._scale)
         middle = self._clock()
         prediction = self.generator.decode(self._avatar["encoded"], kp_driving, self._avatar["kp"])["prediction"]
@@ -127,7 +115,7 @@ class FommEngine:
         return out
 
     def _update_scale(self) -> None:
-        if self.options.adapt_scale and self._avatar is not None and self._kp_neutral is not None:
+        if self.choice.adapt_scale and self._avatar is not None and self._kp_neutral is not None:
             self._scale = movement_scale(self._avatar["kp"], self._kp_neutral)
 
     def _to_tensor(self, rgb: np.ndarray) -> torch.Tensor:
@@ -135,7 +123,7 @@ class FommEngine:
         tensor = torch.from_numpy(np.ascontiguousarray(rgb)).to(self._device, non_blocking=True)
         image = tensor.permute(2, 0, 1).unsqueeze(0).to(self._dtype).div_(255)
         # HWC pixels are already channels-last: keep that layout when the networks use it.
-        return image.contiguous(memory_format=torch.channels_last if self.options.inference.channels_last
+        return image.contiguous(memory_format=torch.channels_last if self.inference.channels_last
                                 else torch.contiguous_format)
 
     def _clock(self) -> float:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..errors import UserError
-from ..landmarks import FaceLandmarker, inter_ocular
-from .base import FrameFeatures
+from core.errors import UserError
+from core.face.landmarks import FaceLandmarker, inter_ocular
+from core.frames import DrivingFace
 
 # Landmarks that move with the skull, not with expressions: forehead, temples, nose bridge, eye corners,
 # cheekbones. The head pose is fitted on these alone.
@@ -96,12 +96,12 @@ class MeshEngine:
         self._triangles = _triangulate(self._source, self.resolution)
         self._avatar_gap = self._lip_gap(self._points)
 
-    def calibrate(self, frame: FrameFeatures) -> None:
+    def calibrate(self, frame: DrivingFace) -> None:
         landmarks = self._landmarks(frame)
         if landmarks is not None:
             self._neutral = landmarks
 
-    def animate(self, frame: FrameFeatures) -> np.ndarray:
+    def animate(self, frame: DrivingFace) -> np.ndarray:
         if self._avatar is None:
             raise RuntimeError("set_avatar must be called before animate")
         landmarks = self._landmarks(frame)
@@ -212,7 +212,7 @@ class MeshEngine:
         region = out[low[1]:high[1], low[0]:high[0]].astype(np.float32)
         out[low[1]:high[1], low[0]:high[0]] = np.clip(region * (1 - alpha) + layer * alpha, 0, 255).astype(np.uint8)
 
-    def _landmarks(self, frame: FrameFeatures) -> np.ndarray | None:
+    def _landmarks(self, frame: DrivingFace) -> np.ndarray | None:
         if frame.landmarks is not None:
             scale = self.resolution / frame.image.shape[0]
             return frame.landmarks.astype(np.float64) * scale

@@ -14,15 +14,17 @@ from typing import Callable
 
 import numpy as np
 
-from .alignment import AlignedFrame, AlignmentSettings, FaceAligner
-from .capture import CapturedFrame, FrameSource
-from .engines.base import Engine, FrameFeatures
-from .frames import OutputFrame
-from .images import resize_square
-from .latest import Latest
-from .overlay import is_low_light
-from .sinks import Sink
-from .stats import RunStats
+from core.face.alignment import AlignedFrame, AlignmentSettings, FaceAligner
+from core.live.capture import FrameSource
+from core.live.events import Event, EventKind, SourceState
+from core.engines.base import Engine
+from core.frames import DrivingFace
+from core.frames import CapturedFrame, OutputFrame
+from core.media.images import resize_square
+from core.live.latest import Latest
+from core.live.overlay import is_low_light
+from core.live.sinks import Sink
+from core.live.stats import RunStats
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ class _Prepared:
     """Align's hand-off to the engine: the frame, its engine input (None: no face), its neutral pose."""
 
     captured: CapturedFrame
-    features: FrameFeatures | None
+    face: DrivingFace | None
     aligned: AlignedFrame | None
     calibration: int
 
@@ -73,21 +75,22 @@ class _StageTiming:
 
 class LivePipeline:
     """Runs a source through an engine into sinks until stopped. Thread-safe controls: ``calibrate``,
-    ``set_avatar``, ``add_sink``, ``remove_sink``, ``set_smoothing``. ``on_event(kind, text)`` reports
-    status changes (kinds: source, face, light, calibrated, sink, engine, error) from the worker threads.
+    ``set_avatar``, ``add_sink``, ``remove_sink``, ``set_smoothing``. ``on_event`` reports status changes
+    (``events.Event``) from the worker threads. ``fallback(failed_engine, error)`` may return an engine to
+    carry on with after a failure.
     """
 
     def __init__(self, source: FrameSource, engine: Engine, avatar: np.ndarray, sinks: list[Sink] = (),
                  settings: PipelineSettings = PipelineSettings(),
-                 on_event: Callable[[str, str], None] | None = None,
-                 fallback: Callable[[Exception], Engine | None] | None = None):
+                 on_event: Callable[[Event], None] | None = None,
+                 fallback: Callable[[Engine, Exception], Engine | None] | None = None):
         self.source = source
         self.engine = engine
         self.settings = settings
         self.stats = RunStats(engine.name, engine.device)
         self._sinks: list[Sink] = list(sinks)
         self._sinks_lock = threading.Lock()
-        self._on_event = on_event or (lambda kind, text: None)
+        self._on_event = on_event or (lambda event: None)
         self._fallback = fallback
         self._prepared: Latest[_Prepared] = Latest()
         self._stop = threading.Event()
@@ -111,7 +114,7 @@ class LivePipeline:
 
     def start(self) -> "LivePipeline":
         self.engine.set_avatar(self._avatar)
-        if self.source.status == "starting":
+        if self.source.state == SourceState.STARTING:
             self.source.start()
         for thread in self._threads:
             thread.start()
@@ -150,6 +153,16 @@ class LivePipeline:
         return self._engine_calibration > 0
 
     @property
+    def calibrations(self) -> int:
+        """How many neutral poses the engine has taken so far."""
+        return self._engine_calibration
+
+    @property
+    def running(self) -> bool:
+        """Whether any of the pipeline's threads (its own and the source's) is still alive."""
+        return any(t.is_alive() for t in self._threads) or self.source.running
+
+    @property
     def frames_dropped(self) -> int:
         return self.source.frames.dropped + self._prepared.dropped
 
@@ -180,7 +193,7 @@ class LivePipeline:
             try:
                 sink.close()
             except Exception as exc:  # one sink failing to close must not keep the others open
-                self._on_event("sink", f"{sink.name}: closing failed ({exc})")
+                self._on_event(Event(EventKind.SINK, f"{sink.name}: closing failed ({exc})", problem=True))
         if self._aligner is not None:
             self._aligner.close()
 
@@ -193,7 +206,7 @@ class LivePipeline:
             except Exception as exc:
                 log.exception("%s thread failed", threading.current_thread().name)
                 self.error = f"{threading.current_thread().name} stopped: {exc}"
-                self._on_event("error", self.error)
+                self._on_event(Event(EventKind.ERROR, self.error, problem=True))
             finally:
                 self._prepared.close()
                 self._done.set()
@@ -217,9 +230,9 @@ class LivePipeline:
             aligned = None
             if self._aligner is not None:
                 aligned = self._aligner.process(captured.rgb, captured.timestamp)
-                features = aligned.features if aligned else None
+                features = aligned.face if aligned else None
             else:
-                features = FrameFeatures(image=resize_square(captured.rgb, self.engine.resolution))
+                features = DrivingFace(image=resize_square(captured.rgb, self.engine.resolution))
             if features is not None and self._should_calibrate(aligned):
                 if self._aligner is not None:
                     self._aligner.lock()
@@ -233,7 +246,8 @@ class LivePipeline:
         dark = is_low_light(captured.rgb)
         if dark != self._dark:
             self._dark = dark
-            self._on_event("light", "low light: face tracking may jitter" if dark else "light ok")
+            self._on_event(Event(EventKind.LIGHT, "Low light: add light in front of you for steadier tracking"
+                                 if dark else "Light is fine", problem=dark))
 
     def _should_calibrate(self, aligned: AlignedFrame | None) -> bool:
         if self._calibration_wanted.is_set():
@@ -254,9 +268,9 @@ class LivePipeline:
                 continue
             self._timing.engine_started(time.monotonic())
             self._apply_pending_avatar()
-            self._report_face(item.features is not None)
+            self._report_face(item.face is not None)
             engine_ms = None
-            if item.features is None:
+            if item.face is None:
                 self.stats.record_no_face()
             elif item.calibration == 0:
                 self._last_output = self._avatar  # at rest until the first neutral pose is taken
@@ -270,10 +284,10 @@ class LivePipeline:
         start = time.perf_counter()
         try:
             if item.calibration != self._engine_calibration:
-                self.engine.calibrate(item.features)
+                self.engine.calibrate(item.face)
                 self._engine_calibration = item.calibration
-                self._on_event("calibrated", "neutral pose set")
-            self._last_output = self.engine.animate(item.features)
+                self._on_event(Event(EventKind.CALIBRATED, "Neutral pose set"))
+            self._last_output = self.engine.animate(item.face)
         except Exception as exc:
             self.stats.record_failure()
             self._handle_engine_error(exc)
@@ -281,12 +295,13 @@ class LivePipeline:
         return (time.perf_counter() - start) * 1000
 
     def _handle_engine_error(self, exc: Exception) -> None:
-        replacement = self._fallback(exc) if self._fallback else None
+        replacement = self._fallback(self.engine, exc) if self._fallback else None
         if replacement is None:
-            self._on_event("engine", f"frame skipped: {type(exc).__name__}: {exc}")
+            self._on_event(Event(EventKind.ENGINE, f"frame skipped: {type(exc).__name__}: {exc}", problem=True))
             return
-        self._on_event("engine", f"{self.engine.name} on {self.engine.device} failed ({type(exc).__name__}); "
-                                 f"switched to {replacement.name} on {replacement.device}")
+        self._on_event(Event(EventKind.ENGINE, f"{self.engine.name} on {self.engine.device} failed "
+                                               f"({type(exc).__name__}); switched to {replacement.name} on "
+                                               f"{replacement.device}", problem=True))
         self.engine = replacement
         self.stats.engine, self.stats.device = replacement.name, replacement.device
         self._avatar = resize_square(self._avatar, replacement.resolution)
@@ -304,12 +319,13 @@ class LivePipeline:
     def _report_face(self, found: bool) -> None:
         if found != self._face_present:
             self._face_present = found
-            self._on_event("face", "face found" if found else "no face in view")
+            self._on_event(Event(EventKind.FACE, "Face found" if found else "No face in view: look at the camera",
+                                 problem=not found))
 
     def _emit(self, item: _Prepared, avatar: np.ndarray, engine_ms: float | None) -> None:
         aligned = item.aligned
         frame = OutputFrame(avatar=avatar, captured_at=item.captured.timestamp, index=item.captured.index,
-                            face_found=item.features is not None, camera=item.captured.rgb,
+                            face_found=item.face is not None, camera=item.captured.rgb,
                             crop=aligned.crop if aligned else None, landmarks=aligned.landmarks if aligned else None)
         with self._sinks_lock:
             sinks = list(self._sinks)
@@ -321,5 +337,5 @@ class LivePipeline:
                 with self._sinks_lock:
                     if sink in self._sinks:
                         self._sinks.remove(sink)
-                self._on_event("sink", f"{sink.name} stopped: {exc}")
+                self._on_event(Event(EventKind.SINK, f"{sink.name} stopped: {exc}", problem=True))
         self.stats.record_output(item.captured.timestamp, engine_ms)

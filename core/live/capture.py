@@ -12,8 +12,10 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .errors import UserError
-from .latest import Latest
+from core.errors import UserError
+from core.frames import CapturedFrame
+from core.live.events import Event, EventKind, SourceState
+from core.live.latest import Latest
 
 
 @dataclass(frozen=True)
@@ -26,13 +28,6 @@ class CaptureSettings:
     retry_first_s: float = 0.5
     retry_max_s: float = 8.0
     failed_reads_before_reconnect: int = 15
-
-
-@dataclass(frozen=True)
-class CapturedFrame:
-    rgb: np.ndarray
-    timestamp: float  # time.monotonic() when the frame was read: latency is measured from here
-    index: int
 
 
 def parse_source(spec: str | int | Path) -> int | str | Path:
@@ -49,14 +44,15 @@ def parse_source(spec: str | int | Path) -> int | str | Path:
 
 
 class FrameSource:
-    """Reads frames on a thread and keeps only the newest (``frames``). ``status`` says what it is doing.
+    """Reads frames on a thread and keeps only the newest (``frames``). ``state`` says what it is doing;
+    each change is reported to ``on_event`` with a message for the user.
 
     A video file plays at its own frame rate, as a camera would, and loops if asked. A camera that fails
     or stops giving frames is reopened with growing pauses, forever, until ``stop``.
     """
 
     def __init__(self, spec: str | int | Path, loop: bool = False, settings: CaptureSettings = CaptureSettings(),
-                 on_status: Callable[[str], None] | None = None, paced: bool = True):
+                 on_event: Callable[[Event], None] | None = None, paced: bool = True):
         self.source = parse_source(spec)
         self.is_file = isinstance(self.source, Path)
         self.loop = loop
@@ -65,8 +61,8 @@ class FrameSource:
         self.frames: Latest[CapturedFrame] = Latest()
         self.frames_captured = 0
         self.fps = settings.fps
-        self.status = "starting"
-        self._on_status = on_status
+        self.state = SourceState.STARTING
+        self._on_event = on_event
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
 
@@ -94,15 +90,20 @@ class FrameSource:
         self.frames.close()
 
     @property
+    def running(self) -> bool:
+        """Whether the reading thread is alive."""
+        return self._thread.is_alive()
+
+    @property
     def ended(self) -> bool:
         """A video file that is not looping has played to its end."""
         return self.frames.closed
 
-    def _set_status(self, status: str) -> None:
-        if status != self.status:
-            self.status = status
-            if self._on_status:
-                self._on_status(status)
+    def _set_state(self, state: SourceState, message: str) -> None:
+        if state != self.state:
+            self.state = state
+            if self._on_event:
+                self._on_event(Event(EventKind.SOURCE, message, problem=state.is_problem))
 
     def _open(self) -> cv2.VideoCapture | None:
         if isinstance(self.source, int) and sys.platform == "win32":
@@ -128,20 +129,23 @@ class FrameSource:
             while not self._stop.is_set():
                 capture = self._open()
                 if capture is None:
-                    self._set_status(f"{self.name} unavailable, retrying in {pause:.0f} s")
+                    self._set_state(SourceState.RETRYING, f"{self.name} unavailable, retrying in {pause:.0f} s")
                     self._stop.wait(pause)
                     pause = min(pause * 2, self.settings.retry_max_s)
                     continue
-                self._set_status("live")
+                self._set_state(SourceState.LIVE, f"{self.name} live")
                 pause = self.settings.retry_first_s
                 finished = self._read_file(capture) if self.is_file else self._read_live(capture)
                 capture.release()
                 if finished:
-                    self._set_status("stopped" if self._stop.is_set() else "ended")
+                    if not self._stop.is_set():
+                        self._set_state(SourceState.ENDED, f"{self.name} ended")
                     return
                 if not self._stop.is_set():
-                    self._set_status(f"{self.name} stopped giving frames, reconnecting")
+                    self._set_state(SourceState.RECONNECTING, f"{self.name} stopped giving frames, reconnecting")
         finally:
+            if self._stop.is_set():
+                self._set_state(SourceState.STOPPED, f"{self.name} stopped")
             self.frames.close()
 
     def _emit(self, bgr: np.ndarray, timestamp: float) -> None:

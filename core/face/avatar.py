@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .alignment import AlignmentSettings, face_crop
-from .crop import Crop
-from .errors import UserError
-from .images import read_image
-from .landmarks import FaceLandmarker
+from core.face.alignment import AlignmentSettings, face_crop
+from core.media.crop import Crop
+from core.errors import UserError
+from core.media.images import read_image, resize_square
+from core.face.landmarks import FaceLandmarker
 
 
 def frame_avatar(rgb: np.ndarray, size: int, whole_image: bool = False, name: str = "avatar",
@@ -34,8 +34,9 @@ def frame_avatar(rgb: np.ndarray, size: int, whole_image: bool = False, name: st
     return face_crop(faces[0], settings).extract(rgb, size)
 
 
-def load_avatar(path: str | Path, size: int, whole_image: bool = False) -> np.ndarray:
-    """Read and frame an avatar file."""
-    return frame_avatar(read_image(path), size, whole_image, name=str(path))
-
-
+def load_avatar(path: str | Path, size: int, align: bool = True, whole_image: bool = False) -> np.ndarray:
+    """Read and frame an avatar file; ``align`` False resizes the whole image (``--no-align``)."""
+    rgb = read_image(path)
+    if not align:
+        return resize_square(rgb, size)
+    return frame_avatar(rgb, size, whole_image, name=str(path))

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from .crop import Crop
+from core.media.crop import Crop
 
 # mediapipe's C++ side logs to stderr on import and first use; keep the terminal for Facade's own messages.
 os.environ.setdefault("GLOG_minloglevel", "2")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import platformdirs
-
-from .errors import UserError
+from core.errors import UserError
+from core.paths import ROOT, user_data_dir
 
 CHECKPOINT_SUFFIXES = (".pth.tar", ".pth", ".safetensors")
 # The adversarially fine-tuned vox checkpoint looks best on faces; prefer it when several are present.
@@ -20,11 +19,11 @@ HOW_TO_GET_ONE = (
 
 def user_checkpoint_dir() -> Path:
     """The per-user folder Facade searches for checkpoints."""
-    return Path(platformdirs.user_data_dir("Facade", appauthor=False)) / "checkpoints"
+    return user_data_dir("checkpoints")
 
 
 def search_dirs() -> list[Path]:
-    return [Path.cwd() / "checkpoints", Path(__file__).resolve().parent.parent / "checkpoints", user_checkpoint_dir()]
+    return [Path.cwd() / "checkpoints", ROOT / "checkpoints", user_checkpoint_dir()]
 
 
 def find_checkpoint(explicit: str | Path | None = None) -> Path | None:
@@ -42,5 +41,6 @@ def find_checkpoint(explicit: str | Path | None = None) -> Path | None:
                                          len(_PREFERRED)))
 
 
-def missing_checkpoint_message() -> str:
-    return "no FOMM checkpoint found: " + HOW_TO_GET_ONE.format(user_dir=user_checkpoint_dir())
+def missing_checkpoint() -> UserError:
+    """The error (with how to get a checkpoint as its advice) for a FOMM engine with no checkpoint."""
+    return UserError("no FOMM checkpoint found", HOW_TO_GET_ONE.format(user_dir=user_checkpoint_dir()))

@@ -8,20 +8,21 @@ from typing import Iterable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from .alignment import AlignmentSettings, FaceAligner
-from .engines.base import Engine, FrameFeatures
-from .images import resize_square
-from .video_io import Clip, open_writer
+from core.face.alignment import AlignmentSettings, FaceAligner
+from core.engines.base import Engine
+from core.frames import DrivingFace
+from core.media.images import resize_square
+from core.media.video_io import Clip, open_writer
 
 
-def plain_features(frames: Iterable[np.ndarray], size: int) -> Iterator[FrameFeatures]:
+def plain_faces(frames: Iterable[np.ndarray], size: int) -> Iterator[DrivingFace]:
     """Whole driving frames resized to the engine's square (``--no-align``)."""
     for rgb in frames:
-        yield FrameFeatures(image=resize_square(rgb, size))
+        yield DrivingFace(image=resize_square(rgb, size))
 
 
-def aligned_features(frames: Iterable[np.ndarray], size: int, fps: float,
-                     settings: AlignmentSettings = AlignmentSettings()) -> Iterator[FrameFeatures | None]:
+def aligned_faces(frames: Iterable[np.ndarray], size: int, fps: float,
+                     settings: AlignmentSettings = AlignmentSettings()) -> Iterator[DrivingFace | None]:
     """Face crops of the driving frames, locked at the first frame with a face; None where there is none."""
     aligner = FaceAligner(size, settings)
     try:
@@ -29,13 +30,13 @@ def aligned_features(frames: Iterable[np.ndarray], size: int, fps: float,
             aligned = aligner.process(rgb, index / fps)
             if aligned is not None and not aligner.locked:
                 aligner.lock()
-            yield aligned.features if aligned else None
+            yield aligned.face if aligned else None
     finally:
         aligner.close()
 
 
 def animate_clip(engine: Engine, avatar: np.ndarray, clip: Clip, out: str | Path,
-                 features: Iterable[FrameFeatures | None], progress: bool = True) -> int:
+                 features: Iterable[DrivingFace | None], progress: bool = True) -> int:
     """Write one output frame per driving frame; the first frame with a face is the neutral pose.
 
     A frame without a face repeats the last output (the avatar at rest before the first face). The output

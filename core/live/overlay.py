@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .frames import OutputFrame
+from core.frames import OutputFrame
 
 _LOW_LIGHT_LUMA = 55  # mean luma under this (0-255) makes landmarks jittery: tell the user
 

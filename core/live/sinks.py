@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 from typing import Callable, Protocol
 
-from .errors import UserError
-from .frames import OutputFrame, compose_canvas
-from .video_io import Mp4Writer
+from core.errors import UserError
+from core.compose.canvas import CALL_SIZE, compose_canvas
+from core.frames import OutputFrame
+from core.media.video_io import Mp4Writer
 
 
 class Sink(Protocol):
@@ -24,6 +25,7 @@ class VirtualCameraUnavailable(UserError):
 
 
 def virtual_camera_help(platform: str = sys.platform) -> str:
+    """What to install for a virtual camera on ``platform``."""
     if platform.startswith("linux"):
         return ("install v4l2loopback and load it: sudo apt install v4l2loopback-dkms && "
                 "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=Facade")
@@ -37,7 +39,7 @@ class VirtualCameraSink:
 
     name = "virtual camera"
 
-    def __init__(self, device: str | None = None, size: tuple[int, int] = (1280, 720), fps: float = 30.0,
+    def __init__(self, device: str | None = None, size: tuple[int, int] = CALL_SIZE, fps: float = 30.0,
                  mirror: bool = False, camera_factory: Callable | None = None):
         import pyvirtualcam
 
@@ -49,7 +51,7 @@ class VirtualCameraSink:
         except (RuntimeError, ValueError, OSError) as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             named = f"virtual camera {device}" if device else "virtual camera"
-            raise VirtualCameraUnavailable(f"{named} unavailable ({reason}); {virtual_camera_help()}") from None
+            raise VirtualCameraUnavailable(f"{named} unavailable ({reason})", virtual_camera_help()) from None
         self.device = self._camera.device
 
     def write(self, frame: OutputFrame) -> None:

@@ -10,8 +10,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .errors import UserError
-from .images import IMAGE_SUFFIXES, read_image, write_image
+from core.errors import UserError
+from core.media.images import IMAGE_SUFFIXES, read_image, write_image
 
 FOLDER_FPS = 25.0  # a folder of frames carries no rate; the authors' demos use 25
 

@@ -6,19 +6,24 @@ import platform
 import statistics
 import time
 from datetime import datetime, timezone
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import torch
 
-from .alignment import FaceAligner
-from .avatar import frame_avatar
-from .engines.base import Engine
-from .images import read_image
+from core.face.alignment import FaceAligner
+from core.face.avatar import frame_avatar
+from core.engines.base import Engine
+from core.live.capture import CaptureSettings
+from core.media.images import read_image
+from core.paths import BUNDLED_AVATARS
 
-BENCH_PORTRAIT = Path(__file__).resolve().parent.parent / "assets" / "avatars" / "astronaut.png"
-_CAMERA = (1280, 720)
+if TYPE_CHECKING:
+    from core.engines.fomm import FommEngine
+
+BENCH_PORTRAIT = BUNDLED_AVATARS / "astronaut.png"
+_CAMERA = (CaptureSettings.width, CaptureSettings.height)
 
 
 def camera_frames(count: int) -> list[np.ndarray]:
@@ -49,7 +54,7 @@ def time_engine(engine: Engine, frames: int, warmup: int = 3) -> dict:
         end = time.perf_counter()
         result = aligner.process(camera[i % len(camera)], (len(camera) + i) / 30)
         if result is not None:
-            engine.animate(result.features)
+            engine.animate(result.face)
             _synchronize(engine.device)
         if i >= warmup:
             totals.append((end - start) * 1000)
@@ -69,7 +74,7 @@ def time_engine(engine: Engine, frames: int, warmup: int = 3) -> dict:
 def _aligned_inputs(aligner: FaceAligner, camera: list[np.ndarray]) -> list:
     """Engine inputs cut from camera frames, as the live loop cuts them (frames without a face skipped)."""
     aligned = (aligner.process(rgb, i / 30) for i, rgb in enumerate(camera))
-    return [a.features for a in aligned if a is not None]
+    return [a.face for a in aligned if a is not None]
 
 
 def machine_info(device: str) -> dict:
@@ -87,19 +92,20 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize(torch.device(device))
 
 
-def compare_fomm(options, frames: int) -> dict:
+def compare_fomm(fast: FommEngine, frames: int) -> dict:
     """Time the optimised FOMM engine and the plain eager fp32 one on the same weights and frames, and report
     the speed-up and how far the optimised outputs are from the plain ones (in [0, 1] pixel units)."""
     from dataclasses import replace
 
     from models.inference import PLAIN
 
-    from .engines.fomm import FommEngine
+    from core.engines.fomm import FommEngine
 
     engines = {}
-    for name, engine_options in (("plain", replace(options, precision="fp32", inference=PLAIN)), ("fast", options)):
+    for name, choice, inference in (("plain", replace(fast.choice, precision="fp32"), PLAIN),
+                                    ("fast", fast.choice, fast.inference)):
         torch.manual_seed(0)  # random weights (no checkpoint) come out the same for both
-        engines[name] = FommEngine(engine_options, profile=True)
+        engines[name] = FommEngine(choice, fast.checkpoint, inference, profile=True)
     result = time_engine(engines["fast"], frames)
     plain = time_engine(engines["plain"], frames)
     result["plain_ms_per_frame"] = plain["ms_per_frame"]

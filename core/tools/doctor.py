@@ -69,9 +69,9 @@ def _face_models() -> Check:
     if missing:
         return Check("face landmarks", "failed", f"mediapipe {mediapipe.__version__} lacks {', '.join(missing)}",
                      "install mediapipe==0.10.21, the last release that bundles its face models")
-    from .bench import BENCH_PORTRAIT
-    from .images import read_image
-    from .landmarks import FaceLandmarker
+    from core.tools.bench import BENCH_PORTRAIT
+    from core.media.images import read_image
+    from core.face.landmarks import FaceLandmarker
 
     landmarker = FaceLandmarker(video=False)
     try:
@@ -85,7 +85,7 @@ def _face_models() -> Check:
 
 
 def _cameras() -> Check:
-    from .capture import list_cameras
+    from core.live.capture import list_cameras
 
     found = list_cameras()
     if not found:
@@ -95,35 +95,34 @@ def _cameras() -> Check:
 
 
 def _virtual_camera() -> Check:
-    from .sinks import VirtualCameraSink, VirtualCameraUnavailable, virtual_camera_help
+    from core.live.sinks import VirtualCameraSink, VirtualCameraUnavailable
 
     try:
         sink = VirtualCameraSink(size=(640, 360))
     except VirtualCameraUnavailable as exc:
-        reason = str(exc).split("(", 1)[-1].split(")", 1)[0]
-        return Check("virtual camera", "failed", f"unavailable ({reason})", virtual_camera_help())
+        return Check("virtual camera", "failed", exc.reason, exc.advice)
     device = sink.device
     sink.close()
     return Check("virtual camera", "ok", f"{device} works")
 
 
 def _checkpoint(explicit: Path | None) -> Check:
-    from models.checkpoint import CheckpointError, load_networks
+    from models.checkpoint import load_networks
     from models.config import load_config
 
-    from .checkpoints import find_checkpoint, missing_checkpoint_message
-    from .errors import UserError
+    from core.engines.checkpoints import find_checkpoint, missing_checkpoint
+    from core.errors import UserError, model_files
 
     try:
         path = find_checkpoint(explicit)
     except UserError as exc:
         return Check("FOMM checkpoint", "failed", str(exc), "check the path")
     if path is None:
-        return Check("FOMM checkpoint", "warning", "none found (the mesh engine is used)",
-                     missing_checkpoint_message().split(": ", 1)[1])
+        return Check("FOMM checkpoint", "warning", "none found (the mesh engine is used)", missing_checkpoint().advice)
     try:
-        load_networks(path, load_config("vox-256"))
-    except CheckpointError as exc:
+        with model_files():
+            load_networks(path, load_config("vox-256"))
+    except UserError as exc:
         return Check("FOMM checkpoint", "failed", str(exc), "use vox-cpk.pth.tar or vox-adv-cpk.pth.tar as published")
     return Check("FOMM checkpoint", "ok", f"{path} loads strictly (vox-256)")
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .crop import Crop
-from .engines.base import FrameFeatures
-from .landmarks import FaceLandmarker, inter_ocular, yaw_ratio
-from .smoothing import OneEuroFilter
+from core.media.crop import Crop
+from core.frames import DrivingFace
+from core.face.landmarks import FaceLandmarker, inter_ocular, yaw_ratio
+from core.face.smoothing import OneEuroFilter
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def search_region(points: np.ndarray) -> Crop:
 class AlignedFrame:
     """One aligned frame: engine input, the crop it came from, and the landmarks in frame pixels."""
 
-    features: FrameFeatures
+    face: DrivingFace
     crop: Crop
     landmarks: np.ndarray
     steady_frontal: bool
@@ -99,7 +99,7 @@ class FaceAligner:
             self._crop = self._crop.moved_towards(Crop(target.cx, target.cy, self._crop.size),
                                                   self.settings.recentre_rate)
         self.frames_with_face += 1
-        features = FrameFeatures(self._crop.extract(rgb, self.out_size), self._crop.to_crop(points, self.out_size))
+        features = DrivingFace(self._crop.extract(rgb, self.out_size), self._crop.to_crop(points, self.out_size))
         return AlignedFrame(features, self._crop, points, self._update_steadiness(raw))
 
     def close(self) -> None:

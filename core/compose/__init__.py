@@ -1,0 +1,1 @@
+"""From the engine's square output to the picture the call sees."""

@@ -1,0 +1,22 @@
+"""The call picture: the engine's square output framed on a canvas of the call's size."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+CALL_SIZE = (1280, 720)  # width, height: what call apps expect from a camera
+
+
+def compose_canvas(avatar: np.ndarray, size: tuple[int, int] = CALL_SIZE, mirror: bool = False) -> np.ndarray:
+    """The square avatar centred on a ``size`` (w, h) canvas over a blurred, stretched copy of itself."""
+    width, height = size
+    side = min(width, height)
+    # Blur at a tiny size and scale up: a soft backdrop for the cost of a few thousand pixels.
+    backdrop = cv2.resize(cv2.resize(avatar, (16, 9), interpolation=cv2.INTER_AREA), (width, height),
+                          interpolation=cv2.INTER_LINEAR)
+    face = cv2.resize(avatar, (side, side), interpolation=cv2.INTER_LINEAR if side > avatar.shape[0]
+                      else cv2.INTER_AREA)
+    x, y = (width - side) // 2, (height - side) // 2
+    backdrop[y:y + side, x:x + side] = face
+    return np.ascontiguousarray(backdrop[:, ::-1]) if mirror else backdrop

@@ -1,0 +1,38 @@
+"""What the live path reports: a small typed vocabulary, with the human message kept apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class EventKind(Enum):
+    SOURCE = "source"  # the camera or video: opened, lost, ended
+    FACE = "face"  # a face came into or left the view
+    LIGHT = "light"  # the picture became too dark for steady tracking, or light again
+    CALIBRATED = "calibrated"  # a neutral pose was taken
+    SINK = "sink"  # an output stopped or failed to close
+    ENGINE = "engine"  # a frame failed, or the engine was replaced by its fallback
+    ERROR = "error"  # a pipeline thread stopped
+
+
+@dataclass(frozen=True)
+class Event:
+    """``problem``: a condition the user should see until an event of the same kind clears it."""
+
+    kind: EventKind
+    message: str
+    problem: bool = False
+
+
+class SourceState(Enum):
+    STARTING = "starting"
+    LIVE = "live"
+    RETRYING = "retrying"  # could not open: trying again after a pause
+    RECONNECTING = "reconnecting"  # stopped giving frames: reopening
+    ENDED = "ended"  # a video file played to its end
+    STOPPED = "stopped"
+
+    @property
+    def is_problem(self) -> bool:
+        return self in (SourceState.RETRYING, SourceState.RECONNECTING, SourceState.ENDED)

@@ -1,0 +1,1 @@
+"""Media in and out: still images, video files, square crops of frames."""

@@ -1,0 +1,1 @@
+"""Commands over the pipeline: offline animation, benchmarks, the doctor."""

@@ -1,0 +1,48 @@
+"""Stand-ins with the interfaces Facade talks to: pyvirtualcam's camera, an engine of known speed."""
+
+import time
+
+import numpy as np
+
+from core.frames import DrivingFace
+
+
+class FakeCamera:
+    """pyvirtualcam.Camera's interface, recording what it is sent."""
+
+    instances = []
+
+    def __init__(self, width, height, fps, fmt=None, device=None, print_fps=False, **kwargs):
+        self.width, self.height, self.fps, self.fmt = width, height, fps, fmt
+        self.device = device or "/dev/video-fake"
+        self.frames, self.closed = [], False
+        FakeCamera.instances.append(self)
+
+    def send(self, frame):
+        assert frame.shape == (self.height, self.width, 3) and frame.dtype == np.uint8
+        self.frames.append(frame.copy())
+
+    def sleep_until_next_frame(self):
+        pass
+
+    def close(self):
+        self.closed = True
+
+
+class SlowEngine:
+    """An engine that takes ``delay`` seconds per frame and returns the frame's mean colour."""
+
+    name, device, resolution = "slow", "cpu", 256
+
+    def __init__(self, delay):
+        self.delay, self.calibrations = delay, 0
+
+    def set_avatar(self, rgb):
+        pass
+
+    def calibrate(self, frame):
+        self.calibrations += 1
+
+    def animate(self, frame: DrivingFace):
+        time.sleep(self.delay)
+        return np.full((256, 256, 3), int(frame.image.mean()), np.uint8)
