@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -102,11 +103,12 @@ def _animate(args) -> int:
     from core.engines import create_engine
     from core.face.avatar import load_avatar
     from core.media.images import read_image
-    from core.media.video_io import open_clip
+    from core.media.video_io import check_not_an_input, open_clip
     from core.tools.animate import aligned_faces, animate_clip, plain_faces
 
     read_image(args.avatar)  # a bad avatar is reported before the engine loads
     clip = open_clip(args.driving)
+    check_not_an_input(args.out, args.driving, args.avatar)
     engine = create_engine(_engine_choice(args))
     avatar = load_avatar(args.avatar, engine.resolution, not args.no_align, args.avatar_whole_image)
     frames = clip.frames()
@@ -118,16 +120,21 @@ def _animate(args) -> int:
 
 
 def _run(args) -> int:
-    import signal
-
     from core.errors import UserError
     from core.live.builder import LiveSetup, build_pipeline
+    from core.media.files import write_text_file
     from core.live.sinks import RecorderSink, VirtualCameraSink, VirtualCameraUnavailable
     from core.media.images import read_image
+    from core.media.video_io import check_not_an_input, check_output_file
 
     if args.max_frames is not None and args.max_frames < 1:
         raise UserError(f"--max-frames {args.max_frames}: must be at least 1")
     read_image(args.avatar)
+    if args.record:
+        check_not_an_input(args.record, Path(args.camera), args.avatar)
+        check_output_file(args.record)
+    if args.stats_json:
+        check_output_file(args.stats_json)
     setup = LiveSetup(camera=args.camera, avatar=args.avatar, choice=_engine_choice(args), loop=args.loop,
                       align=not args.no_align, whole_image=args.avatar_whole_image, check_camera=True)
     pipeline = build_pipeline(setup, on_event=lambda event: print(f"{event.kind.value}: {event.message}",
@@ -142,19 +149,21 @@ def _run(args) -> int:
             print(f"warning: {exc}", file=sys.stderr)  # the run goes on with its other sinks
     if args.record:
         pipeline.add_sink(RecorderSink(args.record, fps, resolution))
-    # SIGTERM ends the run as Ctrl+C does: the recording is finalised either way.
-    signal.signal(signal.SIGTERM, _interrupt)
     pipeline.start()
     try:
         pipeline.wait(args.max_frames)
     except KeyboardInterrupt:
-        print("stopping", file=sys.stderr)
+        _say("stopping: finishing the recording" if args.record else "stopping")
     finally:
+        # A second Ctrl+C, SIGTERM or SIGHUP while the recording is finalised must not cut it short.
+        previous = {n: signal.signal(n, lambda *_: _say("still finishing, one moment")) for n in _STOP_SIGNALS}
         pipeline.stop()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     summary = pipeline.summary()
     if args.stats_json:
-        args.stats_json.write_text(json.dumps(summary, indent=2))
-    print(json.dumps(summary), file=sys.stderr)
+        write_text_file(args.stats_json, json.dumps(summary, indent=2))
+    _say(json.dumps(summary))
     return 1 if pipeline.error else 0
 
 
@@ -211,6 +220,18 @@ def _interrupt(*_) -> None:
     raise KeyboardInterrupt
 
 
+# What ends a command as Ctrl+C does, so that outputs are finalised or removed: never left half-written.
+_STOP_SIGNALS = [signal.SIGINT] + [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+
+
+def _say(text: str) -> None:
+    """A line on stderr; a terminal that has gone (SIGHUP) must not stop the run from finishing its files."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if argv is None and not args.verbose:
@@ -222,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command is None:
             return _gui(args)
+        if argv is None:  # a process of its own (tests call main in theirs)
+            for number in _STOP_SIGNALS[1:]:
+                signal.signal(number, _interrupt)
         return args.handler(args)
     except UserError as exc:
         if args.verbose:

@@ -62,16 +62,35 @@ class VirtualCameraSink:
 
 
 class RecorderSink:
-    """The avatar output to an H.264 mp4, finalised on close (a stopped run still leaves a playable file)."""
+    """The avatar output to an H.264 mp4 that lasts as long as the moment it recorded.
+
+    Frames are placed on a constant-rate timeline by their capture time: a frame the pipeline dropped is
+    filled by repeating the one before, so the video plays at real speed whatever the engine managed.
+    Finalised on close; a recording that fails keeps what was written under a name that says it is partial.
+    """
 
     name = "recorder"
 
     def __init__(self, path: str | Path, fps: float, size: int):
-        self._writer = Mp4Writer(path, fps, (size, size))
-        self.path = self._writer.path
+        self._writer = Mp4Writer(path, fps, (size, size), keep_partial=True)
+        self._fps = fps
+        self._start: float | None = None
+
+    @property
+    def path(self) -> Path:
+        """Where the recording is (or will be, once closed)."""
+        return self._writer.path
+
+    @property
+    def frames_written(self) -> int:
+        return self._writer.frames_written
 
     def write(self, frame: OutputFrame) -> None:
-        self._writer.write(frame.avatar)
+        if self._start is None:
+            self._start = frame.captured_at
+        slot = round((frame.captured_at - self._start) * self._fps)
+        while self._writer.frames_written <= slot:
+            self._writer.write(frame.avatar)
 
     def close(self) -> None:
         self._writer.close()

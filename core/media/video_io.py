@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -12,6 +15,7 @@ import numpy as np
 
 from core.errors import UserError
 from core.media.images import IMAGE_SUFFIXES, read_image, write_image
+from core.media.subprocesses import spawn, stderr_text
 
 FOLDER_FPS = 25.0  # a folder of frames carries no rate; the authors' demos use 25
 
@@ -71,96 +75,206 @@ def _frame_files(folder: Path) -> list[Path]:
 
 
 class Mp4Writer:
-    """H.264 mp4 through imageio-ffmpeg's bundled ffmpeg. Writes to a temporary name and renames on close,
-    so the file at ``path`` is always a complete video or absent."""
+    """H.264 mp4 through ffmpeg, whole or not at all.
 
-    def __init__(self, path: str | Path, fps: float, size: tuple[int, int]):
+    Frames go to a partial file of a unique name beside ``path`` (two writers never share one); ``close``
+    moves it into place only once ffmpeg has finished it without error, so ``path`` is a complete video or
+    what it was before. ``keep_partial``: a failed recording is kept, visibly named as partial.
+    """
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int], keep_partial: bool = False):
         import imageio_ffmpeg
 
         self.path = Path(path)
         self.size = size
-        _check_writable(self.path.parent, self.path)
-        self._partial = self.path.with_name(f".{self.path.stem}.partial.mp4")
-        self._writer = imageio_ffmpeg.write_frames(
-            str(self._partial), size, fps=fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
-            quality=None, bitrate=None, macro_block_size=2,
-            output_params=["-crf", "18", "-preset", "veryfast", "-movflags", "+faststart"],
-            ffmpeg_log_level="error")
-        self._writer.send(None)
+        self.keep_partial = keep_partial
+        check_output_file(self.path)
+        self._replaces = self.path.exists()
+        self._partial = _unique_sibling(self.path, ".partial.mp4")
+        width, height = size
+        self._process = spawn([
+            imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:.6g}", "-i", "-",
+            "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-crf", "18", "-preset", "veryfast",
+            "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(self._partial)])
         self.frames_written = 0
 
     def write(self, rgb: np.ndarray) -> None:
         if rgb.shape[1::-1] != self.size:
             rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
         try:
-            self._writer.send(np.ascontiguousarray(rgb))
-        except (OSError, RuntimeError, StopIteration) as exc:
-            self.abort()
-            raise UserError(f"{self.path}: writing the video failed ({_reason(exc)})") from None
+            self._process.stdin.write(np.ascontiguousarray(rgb).tobytes())
+        except (OSError, ValueError):
+            self._fail("writing the video failed")
         self.frames_written += 1
 
     def close(self) -> None:
         """Finish the file and move it into place; a video with no frames is not left behind."""
-        if self._writer is None:
+        if self._process is None:
             return
         try:
-            self._writer.close()
-        except (OSError, RuntimeError) as exc:
-            self.abort()
-            raise UserError(f"{self.path}: finishing the video failed ({_reason(exc)})") from None
-        self._writer = None
-        if self.frames_written:
-            os.replace(self._partial, self.path)
-        else:
+            self._process.stdin.close()
+        except OSError:
+            pass
+        if self._process.wait() != 0:
+            self._fail("finishing the video failed")
+        self._process = None
+        if not self.frames_written:
             self._partial.unlink(missing_ok=True)
+            return
+        self.path = _place(self._partial, self.path, self._replaces)
 
     def abort(self) -> None:
         """Stop and remove the partial file (the destination is left as it was)."""
-        if self._writer is not None:
-            try:
-                self._writer.close()
-            except (OSError, RuntimeError):
-                pass
-            self._writer = None
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
         self._partial.unlink(missing_ok=True)
+
+    def _fail(self, what: str) -> None:
+        reason = _ffmpeg_reason(self._process)
+        self._process.kill()
+        self._process.wait()
+        self._process = None
+        kept = ""
+        if self.keep_partial and self.frames_written and self._partial.stat().st_size > 0:
+            visible = _free_name(self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}"))
+            os.replace(self._partial, visible)
+            kept = f"; what was written is kept in {visible}"
+        self._partial.unlink(missing_ok=True)
+        raise UserError(f"{self.path}: {what} ({reason}){kept}")
 
 
 class PngFolderWriter:
-    """Frames as ``000000.png``, ``000001.png``, ... each written whole or not at all."""
+    """Frames as ``000000.png``, ``000001.png``, ... in a folder that is complete or absent.
+
+    Frames go to a partial folder beside ``folder``; ``close`` puts it in place, replacing an earlier run's
+    frames as a whole, so a folder never mixes two runs.
+    """
 
     def __init__(self, folder: str | Path):
         self.path = Path(folder)
-        if self.path.exists() and not self.path.is_dir():
-            raise UserError(f"{self.path}: exists and is not a folder")
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UserError(f"{self.path}: cannot create the output folder ({_reason(exc)})") from None
-        _check_writable(self.path, self.path)
+        check_output_folder(self.path)
+        self._partial = _unique_sibling(self.path, ".partial", folder=True)
         self.frames_written = 0
 
     def write(self, rgb: np.ndarray) -> None:
-        target = self.path / f"{self.frames_written:06d}.png"
-        partial = target.with_name(f".{target.name}.partial.png")
+        target = self._partial / f"{self.frames_written:06d}.png"
         try:
-            write_image(partial, rgb)
-            os.replace(partial, target)
+            write_image(target, rgb)
         except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise UserError(f"{target}: cannot write frame ({_reason(exc)})") from None
+            self.abort()
+            raise UserError(f"{self.path}: cannot write frame {target.name} ({_reason(exc)})") from None
         self.frames_written += 1
 
     def close(self) -> None:
-        pass
+        if not self._partial.exists():
+            return
+        old = None
+        if self.path.exists():
+            old = _unique_sibling(self.path, ".old", folder=True)
+            os.replace(self.path, old)
+        os.replace(self._partial, self.path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
     def abort(self) -> None:
-        pass
+        shutil.rmtree(self._partial, ignore_errors=True)
+
+
+VIDEO_SUFFIXES = (".mp4",)
 
 
 def open_writer(out: str | Path, fps: float, size: tuple[int, int]) -> Mp4Writer | PngFolderWriter:
-    """An mp4 writer for ``*.mp4``, a PNG folder writer for anything else."""
+    """An mp4 writer for ``*.mp4``, a PNG folder writer for a name without an extension."""
     out = Path(out)
-    return Mp4Writer(out, fps, size) if out.suffix.lower() == ".mp4" else PngFolderWriter(out)
+    if out.suffix.lower() in VIDEO_SUFFIXES:
+        return Mp4Writer(out, fps, size)
+    if out.suffix and not out.is_dir():
+        raise UserError(f"{out}: cannot write {out.suffix} files",
+                        "use a name ending in .mp4, or a folder name without an extension for PNG frames")
+    return PngFolderWriter(out)
+
+
+def check_output_file(path: Path) -> None:
+    """A file can be written at ``path``: checked before any work starts."""
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder", "give a file name")
+    _check_writable(path.parent, path)
+    limit = _name_max(path.parent)
+    if len(path.name.encode()) > limit:
+        raise UserError(f"{path}: the file name is longer than this file system allows ({limit} bytes)")
+
+
+def check_output_folder(path: Path) -> None:
+    """A folder of frames can be written at ``path``: new, or one that holds only frames of an earlier run."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: exists and is not a folder")
+    if path.is_dir():
+        others = [p.name for p in path.iterdir() if not _FRAME_NAME.fullmatch(p.name)]
+        if others:
+            raise UserError(f"{path}: the folder holds other files ({others[0]}, ...)",
+                            "choose a new or empty folder for the frames")
+    _check_writable(path.parent, path)
+
+
+def check_not_an_input(out: Path, *inputs: Path | None) -> None:
+    """Refuse an output that would overwrite one of the run's inputs."""
+    for source in inputs:
+        if source is None or not Path(source).exists():
+            continue
+        if out.resolve() == Path(source).resolve() or (out.exists() and os.path.samefile(out, source)):
+            raise UserError(f"{out}: is also an input of this run", "choose another output name")
+
+
+_FRAME_NAME = re.compile(r"\d{6}\.png")
+
+
+def _unique_sibling(path: Path, suffix: str, folder: bool = False) -> Path:
+    # Short and fixed-length: a long (valid) output name still leaves room for the partial's name.
+    try:
+        if folder:
+            return Path(tempfile.mkdtemp(prefix=".facade-", suffix=suffix, dir=path.parent))
+        handle, name = tempfile.mkstemp(prefix=".facade-", suffix=suffix, dir=path.parent)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write in {path.parent} ({_reason(exc)})") from None
+    os.close(handle)
+    return Path(name)
+
+
+def _place(partial: Path, path: Path, replace: bool) -> Path:
+    """Move a finished file into place. A name that was free when the work started and was taken since
+    (another Facade writing to it) is kept: this file gets the next free name instead."""
+    if replace:
+        os.replace(partial, path)
+        return path
+    while True:
+        try:
+            os.link(partial, path)
+        except FileExistsError:
+            path = _free_name(path)
+            continue
+        except OSError:  # a file system without hard links: the race above is not guarded there
+            os.replace(partial, path)
+            return path
+        partial.unlink()
+        return path
+
+
+def _free_name(path: Path) -> Path:
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
+    return candidate
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
 
 
 def _check_writable(folder: Path, named: Path) -> None:
@@ -168,6 +282,19 @@ def _check_writable(folder: Path, named: Path) -> None:
         raise UserError(f"{named}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise UserError(f"{named}: folder {folder} is not writable")
+
+
+def _ffmpeg_reason(process) -> str:
+    """The cause in ffmpeg's words: the system's error (``...: No space left on device``) when it gave one."""
+    lines = [line.strip() for line in stderr_text(process).splitlines() if line.strip()]
+    for line in lines:
+        cause = line.rsplit(": ", 1)[-1]
+        if cause in _SYSTEM_ERRORS:
+            return cause
+    return lines[0][:160] if lines else f"ffmpeg exited with code {process.poll()}"
+
+
+_SYSTEM_ERRORS = {os.strerror(code) for code in range(1, 134)}
 
 
 def _reason(exc: BaseException) -> str:

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from models.checkpoint import read_state_dicts, save_safetensors
 
 from core.errors import UserError, model_files
+from core.media.video_io import check_not_an_input, check_output_file
 
 
 def convert_checkpoint(checkpoint: Path, out: Path) -> None:
-    """Write ``checkpoint``'s state dicts to ``out`` (which must end in .safetensors)."""
+    """Write ``checkpoint``'s state dicts to ``out`` (which must end in .safetensors), whole or not at all."""
     if out.suffix != ".safetensors":
         raise UserError(f"{out}: the output name must end in .safetensors")
+    check_output_file(out)
+    check_not_an_input(out, checkpoint)
     with model_files():
-        save_safetensors(read_state_dicts(checkpoint), out)
+        state = read_state_dicts(checkpoint)
+    handle, partial = tempfile.mkstemp(prefix=".facade-", suffix=".partial", dir=out.parent)
+    os.close(handle)
+    try:
+        save_safetensors(state, Path(partial))
+        os.replace(partial, out)
+    except OSError as exc:
+        raise UserError(f"{out}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        Path(partial).unlink(missing_ok=True)
