@@ -139,7 +139,7 @@ def _run(args) -> int:
                       align=not args.no_align, whole_image=args.avatar_whole_image, check_camera=True)
     pipeline = build_pipeline(setup, on_event=lambda event: print(f"{event.kind.value}: {event.message}",
                                                                   file=sys.stderr))
-    fps, resolution = pipeline.source.fps, pipeline.engine.resolution
+    fps = pipeline.source.fps
     if args.virtual_cam is not None:
         try:
             sink = VirtualCameraSink(args.virtual_cam or None, fps=fps, mirror=args.mirror)
@@ -148,7 +148,7 @@ def _run(args) -> int:
         except VirtualCameraUnavailable as exc:
             print(f"warning: {exc}", file=sys.stderr)  # the run goes on with its other sinks
     if args.record:
-        pipeline.add_sink(RecorderSink(args.record, fps, resolution))
+        pipeline.add_sink(RecorderSink(args.record, fps, pipeline.output_size))
     pipeline.start()
     try:
         pipeline.wait(args.max_frames)

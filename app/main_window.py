@@ -315,9 +315,12 @@ class MainWindow(QMainWindow):
         frame = self.session.take_frame()
         if frame is None:
             return
-        self.avatar_view.show_frame(frame.avatar)
+        picture = frame.avatar if frame.picture is None else frame.picture
+        if self.controls.mirror_box.isChecked():
+            picture = picture[:, ::-1]  # exactly what the call sees
+        self.avatar_view.show_frame(picture)
         if self._fullscreen is not None:
-            self._fullscreen.show_frame(frame.avatar)
+            self._fullscreen.show_frame(picture)
         overlay = self.controls.overlay_box.isChecked()
         onion = self.session.pipeline.avatar if (overlay and self.session.pipeline) else None
         view = camera_view(frame, landmarks=overlay, onion=onion)

@@ -9,9 +9,8 @@ from PySide6.QtCore import QObject, Signal
 
 from core.engines import EngineChoice
 from core.errors import UserError
-from core.face.avatar import load_avatar
 from core.frames import OutputFrame
-from core.live.builder import LiveSetup, build_pipeline
+from core.live.builder import LiveSetup, build_pipeline, prepare_avatar
 from core.live.events import Event
 from core.live.pipeline import LivePipeline
 from core.live.sinks import CallbackSink, RecorderSink, VirtualCameraSink
@@ -58,7 +57,7 @@ class LiveSession(QObject):
     def set_avatar(self, path: str) -> None:
         if self.pipeline is None:
             raise UserError("start a camera first")
-        self.pipeline.set_avatar(load_avatar(path, self.pipeline.engine.resolution))
+        self.pipeline.set_avatar(*prepare_avatar(path, self.pipeline.engine.resolution))
         self.avatar_path = path
 
     def calibrate(self) -> None:
@@ -101,7 +100,7 @@ class LiveSession(QObject):
     def start_recording(self, path: str | Path) -> None:
         if self.pipeline is None:
             raise UserError("start a camera first")
-        self._recorder = RecorderSink(path, self.pipeline.source.fps, self.pipeline.engine.resolution)
+        self._recorder = RecorderSink(path, self.pipeline.source.fps, self.pipeline.output_size)
         self.pipeline.add_sink(self._recorder)
 
     def stop_recording(self) -> Path | None:

@@ -32,7 +32,8 @@ class DrivingFace:
 
 @dataclass(frozen=True)
 class OutputFrame:
-    """One rendered frame. ``avatar`` is the engine's square output; the camera fields feed previews."""
+    """One rendered frame. ``avatar`` is the engine's square output; ``picture`` the call picture made from
+    it (the face pasted back into the portrait), which every sink shows; the camera fields feed previews."""
 
     avatar: np.ndarray
     captured_at: float  # the capture stamp of the driving frame: latency runs from here to the sink
@@ -41,3 +42,4 @@ class OutputFrame:
     camera: np.ndarray | None = None
     crop: Crop | None = None
     landmarks: np.ndarray | None = None  # in camera pixels
+    picture: np.ndarray | None = None  # None: no compositor (--no-align keeps the raw model output)

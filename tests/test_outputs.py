@@ -58,7 +58,7 @@ def test_recording_dozens_of_times_while_live_never_freezes(tmp_path, camera_vid
     paths = []
     try:
         for i in range(24):
-            recorder = RecorderSink(tmp_path / f"take{i}.mp4", 30, 256)
+            recorder = RecorderSink(tmp_path / f"take{i}.mp4", 30, (256, 256))
             pipeline.add_sink(recorder)
             out_before = pipeline.stats.frames_out
             assert pipeline.wait(max_frames=out_before + 2, timeout=10)  # the avatar is still live
@@ -71,7 +71,7 @@ def test_recording_dozens_of_times_while_live_never_freezes(tmp_path, camera_vid
 
 def test_a_recording_lasts_as_long_as_the_moment_it_recorded(tmp_path, camera_video, avatar_256):
     """An engine at 8 fps behind a 30 fps camera: the video still plays at real speed."""
-    recorder = RecorderSink(tmp_path / "slow.mp4", 30, 256)
+    recorder = RecorderSink(tmp_path / "slow.mp4", 30, (256, 256))
     pipeline = LivePipeline(FrameSource(camera_video), SlowEngine(0.12), avatar_256, [recorder],
                             PipelineSettings(align=False)).start()
     pipeline.wait(timeout=10)

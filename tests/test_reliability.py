@@ -90,7 +90,7 @@ def test_disk_filling_up_during_animate_is_one_error_and_keeps_the_old_file(caps
 def test_disk_filling_up_while_recording_stops_the_recorder_only(tmp_path, camera_video, avatar_256, monkeypatch):
     _full_disk(monkeypatch)
     frames, events = [], []
-    recorder = RecorderSink(tmp_path / "rec.mp4", 30, 256)
+    recorder = RecorderSink(tmp_path / "rec.mp4", 30, (256, 256))
 
     pipeline = LivePipeline(FrameSource(camera_video), SlowEngine(0.0), avatar_256,
                             [recorder, CallbackSink(frames.append)], PipelineSettings(align=False),

@@ -8,6 +8,14 @@ import numpy as np
 CALL_SIZE = (1280, 720)  # width, height: what call apps expect from a camera
 
 
+def fit_to(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``picture`` at ``size`` (w, h); no copy when it already is."""
+    if picture.shape[1::-1] == tuple(size):
+        return picture
+    shrink = picture.shape[1] > size[0]
+    return cv2.resize(picture, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
 def compose_canvas(avatar: np.ndarray, size: tuple[int, int] = CALL_SIZE, mirror: bool = False) -> np.ndarray:
     """The square avatar centred on a ``size`` (w, h) canvas over a blurred, stretched copy of itself."""
     width, height = size

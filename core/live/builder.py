@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Callable
 
 from core.engines import EngineChoice, cpu_fallback, create_engine
-from core.face.avatar import load_avatar
+import numpy as np
+
+from core.compose.compositor import Compositor, OutputSettings
+from core.face.avatar import load_avatar, load_portrait
 from core.live.capture import FrameSource
 from core.live.events import Event
 from core.live.pipeline import LivePipeline, PipelineSettings
@@ -43,6 +46,16 @@ def build_pipeline(setup: LiveSetup, sinks: list[Sink] = (),
     if setup.check_camera:
         source.check()
     engine = create_engine(setup.choice, setup.allow_random_weights)
-    avatar = load_avatar(setup.avatar, engine.resolution, setup.align, setup.whole_image)
+    avatar, compositor = prepare_avatar(setup.avatar, engine.resolution, setup.align, setup.whole_image)
     return LivePipeline(source, engine, avatar, list(sinks), PipelineSettings(align=setup.align),
-                        on_event=on_event, fallback=cpu_fallback)
+                        on_event=on_event, fallback=cpu_fallback, compositor=compositor)
+
+
+def prepare_avatar(path: str | Path, size: int, align: bool = True, whole_image: bool = False,
+                   output: OutputSettings = OutputSettings()) -> tuple[np.ndarray, Compositor | None]:
+    """An avatar file as the engine's face crop and the compositor that pastes it back into the portrait;
+    without alignment, the whole image resized and no compositor (the raw model output)."""
+    if not align:
+        return load_avatar(path, size, align=False), None
+    portrait, crop = load_portrait(path, whole_image)
+    return crop.extract(portrait, size), Compositor(portrait, crop, output)

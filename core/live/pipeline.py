@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from core.compose.compositor import Compositor
 from core.face.alignment import AlignedFrame, AlignmentSettings, FaceAligner
 from core.live.capture import FrameSource
 from core.live.events import Event, EventKind, SourceState
@@ -83,7 +84,8 @@ class LivePipeline:
     def __init__(self, source: FrameSource, engine: Engine, avatar: np.ndarray, sinks: list[Sink] = (),
                  settings: PipelineSettings = PipelineSettings(),
                  on_event: Callable[[Event], None] | None = None,
-                 fallback: Callable[[Engine, Exception], Engine | None] | None = None):
+                 fallback: Callable[[Engine, Exception], Engine | None] | None = None,
+                 compositor: Compositor | None = None):
         self.source = source
         self.engine = engine
         self.settings = settings
@@ -98,7 +100,8 @@ class LivePipeline:
         self._calibration = 0  # bumped by the align thread each time a neutral pose is taken
         self._engine_calibration = 0
         self._avatar = resize_square(avatar, engine.resolution)
-        self._pending_avatar: np.ndarray | None = None
+        self._pending_avatar: tuple[np.ndarray, Compositor | None] | None = None
+        self._compositor = compositor
         self._avatar_lock = threading.Lock()
         self._last_output: np.ndarray = self._avatar
         self._face_present: bool | None = None
@@ -124,10 +127,17 @@ class LivePipeline:
         """Take the next frame with a face as the neutral pose."""
         self._calibration_wanted.set()
 
-    def set_avatar(self, rgb: np.ndarray) -> None:
-        """Switch avatars; the engine thread takes it before its next frame."""
+    def set_avatar(self, rgb: np.ndarray, compositor: Compositor | None = None) -> None:
+        """Switch avatars (the face crop, and the compositor that pastes it back into its portrait); the
+        engine thread takes it before its next frame."""
         with self._avatar_lock:
-            self._pending_avatar = resize_square(rgb, self.engine.resolution)
+            self._pending_avatar = (resize_square(rgb, self.engine.resolution), compositor)
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """The size (width, height) of the pictures the sinks get."""
+        compositor = self._compositor
+        return compositor.size if compositor else (self.engine.resolution, self.engine.resolution)
 
     def set_smoothing(self, strength: float) -> None:
         if self._aligner is not None:
@@ -311,10 +321,13 @@ class LivePipeline:
 
     def _apply_pending_avatar(self) -> None:
         with self._avatar_lock:
-            rgb, self._pending_avatar = self._pending_avatar, None
-        if rgb is not None:
+            pending, self._pending_avatar = self._pending_avatar, None
+        if pending is not None:
+            rgb, compositor = pending
             self.engine.set_avatar(rgb)
             self._avatar = self._last_output = rgb
+            if compositor is not None:
+                self._compositor = compositor
 
     def _report_face(self, found: bool) -> None:
         if found != self._face_present:
@@ -326,7 +339,8 @@ class LivePipeline:
         aligned = item.aligned
         frame = OutputFrame(avatar=avatar, captured_at=item.captured.timestamp, index=item.captured.index,
                             face_found=item.face is not None, camera=item.captured.rgb,
-                            crop=aligned.crop if aligned else None, landmarks=aligned.landmarks if aligned else None)
+                            crop=aligned.crop if aligned else None, landmarks=aligned.landmarks if aligned else None,
+                            picture=self._compositor.compose(avatar) if self._compositor else None)
         with self._sinks_lock:
             sinks = list(self._sinks)
         for sink in sinks:

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from core.errors import UserError
-from core.compose.canvas import CALL_SIZE, compose_canvas
+import numpy as np
+
+from core.compose.canvas import CALL_SIZE, compose_canvas, fit_to
 from core.frames import OutputFrame
 from core.media.video_io import Mp4Writer
 
@@ -55,7 +57,11 @@ class VirtualCameraSink:
         self.device = self._camera.device
 
     def write(self, frame: OutputFrame) -> None:
-        self._camera.send(compose_canvas(frame.avatar, self.size, self.mirror))
+        if frame.picture is None:
+            picture = compose_canvas(frame.avatar, self.size)
+        else:
+            picture = fit_to(frame.picture, self.size)
+        self._camera.send(np.ascontiguousarray(picture[:, ::-1]) if self.mirror else picture)
 
     def close(self) -> None:
         self._camera.close()
@@ -71,8 +77,8 @@ class RecorderSink:
 
     name = "recorder"
 
-    def __init__(self, path: str | Path, fps: float, size: int):
-        self._writer = Mp4Writer(path, fps, (size, size), keep_partial=True)
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int]):
+        self._writer = Mp4Writer(path, fps, size, keep_partial=True)
         self._fps = fps
         self._start: float | None = None
 
@@ -89,8 +95,9 @@ class RecorderSink:
         if self._start is None:
             self._start = frame.captured_at
         slot = round((frame.captured_at - self._start) * self._fps)
+        picture = frame.avatar if frame.picture is None else frame.picture
         while self._writer.frames_written <= slot:
-            self._writer.write(frame.avatar)
+            self._writer.write(picture)
 
     def close(self) -> None:
         self._writer.close()

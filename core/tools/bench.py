@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from core.face.alignment import FaceAligner
-from core.face.avatar import frame_avatar
+from core.compose.compositor import Compositor
+from core.face.avatar import load_portrait
 from core.engines.base import Engine
 from core.live.capture import CaptureSettings
 from core.media.images import read_image
@@ -40,13 +41,15 @@ def camera_frames(count: int) -> list[np.ndarray]:
 
 def time_engine(engine: Engine, frames: int, warmup: int = 3) -> dict:
     """Median ms per frame of ``engine.animate`` alone, of its reported parts, and of the live loop
-    (face alignment of a camera frame, then the engine)."""
+    (face alignment of a camera frame, the engine, and pasting the face back into the call picture)."""
     camera = camera_frames(16)
     aligner = FaceAligner(engine.resolution)
     inputs = _aligned_inputs(aligner, camera)
-    engine.set_avatar(frame_avatar(read_image(BENCH_PORTRAIT), engine.resolution))
+    portrait, crop = load_portrait(BENCH_PORTRAIT)
+    compositor = Compositor(portrait, crop)
+    engine.set_avatar(crop.extract(portrait, engine.resolution))
     engine.calibrate(inputs[0])
-    totals, live, parts = [], [], {}
+    totals, live, parts, composites = [], [], {}, []
     for i in range(warmup + frames):
         start = time.perf_counter()
         engine.animate(inputs[i % len(inputs)])
@@ -54,8 +57,11 @@ def time_engine(engine: Engine, frames: int, warmup: int = 3) -> dict:
         end = time.perf_counter()
         result = aligner.process(camera[i % len(camera)], (len(camera) + i) / 30)
         if result is not None:
-            engine.animate(result.face)
+            face = engine.animate(result.face)
             _synchronize(engine.device)
+            composite_start = time.perf_counter()
+            compositor.compose(face)
+            composites.append((time.perf_counter() - composite_start) * 1000)
         if i >= warmup:
             totals.append((end - start) * 1000)
             live.append((time.perf_counter() - end) * 1000)
@@ -65,7 +71,9 @@ def time_engine(engine: Engine, frames: int, warmup: int = 3) -> dict:
     ms = statistics.median(totals)
     result = {"engine": engine.name, "device": engine.device, "precision": getattr(engine, "precision", "fp32"),
               "frames": frames, "ms_per_frame": round(ms, 3), "fps": round(1000 / ms, 2),
-              "live_ms_per_frame": round(statistics.median(live), 3), "resolution": engine.resolution}
+              "live_ms_per_frame": round(statistics.median(live), 3), "resolution": engine.resolution,
+              "composite_ms": round(statistics.median(composites), 3) if composites else None,
+              "output_size": "x".join(map(str, compositor.size))}
     result.update({key: round(statistics.median(values), 3) for key, values in parts.items()})
     result.update(machine_info(engine.device))
     return result
