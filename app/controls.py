@@ -55,7 +55,7 @@ class ControlsPanel(QWidget):
         self.vcam_button = QPushButton("Start virtual camera  (V)")
         self.vcam_button.setCheckable(True)
         self.vcam_state = QLabel("Virtual camera: off")
-        self.record_button = QPushButton("Record…")
+        self.record_button = QPushButton("Record")
         self.record_button.setCheckable(True)
 
         source = QGroupBox("Camera")
@@ -125,6 +125,14 @@ class ControlsPanel(QWidget):
             label = f"Camera {camera}" if camera.isdigit() else Path(camera).name
             self.camera_box.insertItem(self.camera_box.count() - 1, label, camera)
         self.camera_box.setCurrentIndex(max(self.camera_box.findData(camera), 0))
+
+    def show_hotkeys(self, hotkeys: dict[str, str]) -> None:
+        """Label the output buttons by what they do now, with their current keys."""
+        vcam, record = hotkeys.get("virtual_camera", ""), hotkeys.get("record", "")
+        self.vcam_button.setText(f"Stop virtual camera  ({vcam})" if self.vcam_button.isChecked()
+                                 else f"Start virtual camera  ({vcam})")
+        self.record_button.setText(f"Stop recording  ({record})" if self.record_button.isChecked()
+                                   else f"Record  ({record})")
 
     def set_engine_running(self, name: str) -> None:
         """Grey out the options that the running engine does not use."""

@@ -1,15 +1,19 @@
-"""Help (what the keys do, where to get a checkpoint) and Settings (rebinding keys)."""
+"""Help (what the keys do, where to get a checkpoint) and Settings (keys, countdown, recordings folder)."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QKeySequenceEdit, QLabel, QSpinBox,
-                               QVBoxLayout)
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QKeySequenceEdit, QLabel,
+                               QLineEdit, QPushButton, QSpinBox, QVBoxLayout)
 
 from core.engines.checkpoints import missing_checkpoint
 from core.live.sinks import virtual_camera_help
+from core.paths import default_recordings_dir
 
 from .hotkeys import ACTIONS
+from .settings import AppSettings
+from .widgets import row
 
 
 class HelpDialog(QDialog):
@@ -37,24 +41,39 @@ class HelpDialog(QDialog):
         layout.addWidget(buttons)
 
 
-class SettingsDialog(QDialog):
-    """Rebind keys and set the calibration countdown; ``values()`` gives the result."""
+class _KeyEdit(QKeySequenceEdit):
+    """One key; Esc closes the dialog as everywhere else instead of becoming the key."""
 
-    def __init__(self, hotkeys: dict[str, str], countdown: int, parent=None):
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            event.ignore()
+            return
+        super().keyPressEvent(event)
+
+
+class SettingsDialog(QDialog):
+    """Rebind keys, set the calibration countdown and the recordings folder; ``store`` writes them back."""
+
+    def __init__(self, settings: AppSettings, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Facade settings")
         form = QFormLayout()
         self._edits = {}
         for action in ACTIONS:
-            edit = QKeySequenceEdit(QKeySequence(hotkeys.get(action.name, action.default_key)))
+            edit = _KeyEdit(QKeySequence(settings.hotkeys.get(action.name, action.default_key)))
             edit.setMaximumSequenceLength(1)
             self._edits[action.name] = edit
             form.addRow(action.label, edit)
         self._countdown = QSpinBox()
         self._countdown.setRange(0, 10)
         self._countdown.setSuffix(" s")
-        self._countdown.setValue(countdown)
+        self._countdown.setValue(settings.countdown)
         form.addRow("Calibration countdown", self._countdown)
+        self.recordings = QLineEdit(settings.recordings)
+        self.recordings.setPlaceholderText(str(default_recordings_dir()))
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._choose_recordings)
+        form.addRow("Recordings folder", row(self.recordings, browse))
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -62,6 +81,14 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
 
-    def values(self) -> tuple[dict[str, str], int]:
-        keys = {name: edit.keySequence().toString() for name, edit in self._edits.items()}
-        return keys, self._countdown.value()
+    def _choose_recordings(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Save recordings in",
+                                                  self.recordings.text() or str(default_recordings_dir()))
+        if folder:
+            self.recordings.setText(folder)
+
+    def store(self, settings: AppSettings) -> None:
+        """Write the dialog's values into ``settings``."""
+        settings.hotkeys = {name: edit.keySequence().toString() for name, edit in self._edits.items()}
+        settings.countdown = self._countdown.value()
+        settings.recordings = self.recordings.text().strip()

@@ -16,6 +16,7 @@ ACTIONS = [
     Action("calibrate", "Calibrate (take the neutral pose)", "X"),
     Action("calibrate_alt", "Calibrate (second key)", "Space"),
     Action("virtual_camera", "Virtual camera on/off", "V"),
+    Action("record", "Record the call picture on/off", "R"),
     Action("mirror", "Mirror the output", "M"),
     Action("overlay", "Camera overlay: landmarks and onion skin", "O"),
     Action("fullscreen", "Full-screen avatar preview", "F"),

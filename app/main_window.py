@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 from enum import Enum
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from core.errors import UserError
 from core.live.capture import list_cameras
 from core.live.events import Event, EventKind
 from core.live.overlay import camera_view
-from core.paths import APP_NAME, BUNDLED_AVATARS, user_data_dir
+from core.media.files import ensure_folder
+from core.paths import APP_NAME, BUNDLED_AVATARS, default_recordings_dir, new_recording_path, user_data_dir
 
 from . import settings as app_settings
 from .banner import Banner
@@ -112,7 +112,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(body)
 
         self.status_engine, self.status_fps, self.status_vcam = QLabel(), QLabel(), QLabel()
-        for label in (self.status_engine, self.status_fps, self.status_vcam):
+        self.status_record = QLabel()
+        self.status_record.setStyleSheet("color:#c62828;")
+        for label in (self.status_record, self.status_engine, self.status_fps, self.status_vcam):
             self.statusBar().addPermanentWidget(label)
         menu = self.menuBar()
         settings_action = QAction("Settings…", self, triggered=self._settings_dialog)
@@ -125,7 +127,7 @@ class MainWindow(QMainWindow):
             shortcut.setParent(None)
         c = self.controls
         handlers = {"calibrate": self.start_calibration, "calibrate_alt": self.start_calibration,
-                    "virtual_camera": c.vcam_button.toggle, "mirror": c.mirror_box.toggle,
+                    "virtual_camera": c.vcam_button.toggle, "record": self.toggle_recording, "mirror": c.mirror_box.toggle,
                     "overlay": c.overlay_box.toggle, "fullscreen": self.toggle_fullscreen}
         handlers.update({f"avatar_{i}": (lambda i=i: self._avatar_by_number(i)) for i in range(1, 10)})
         self._shortcuts = []
@@ -135,6 +137,7 @@ class MainWindow(QMainWindow):
                 shortcut = QShortcut(QKeySequence(key), self, activated=handler)
                 shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
                 self._shortcuts.append(shortcut)
+        c.show_hotkeys(self.settings.hotkeys)
 
     # Starting and choosing.
 
@@ -253,38 +256,53 @@ class MainWindow(QMainWindow):
                 return
             self.banner.clear(Concern.VCAM)
             c.vcam_state.setText(f"Virtual camera: on ({device})")
-            c.vcam_button.setText("Stop virtual camera  (V)")
         else:
             self.session.stop_virtual_camera()
             c.vcam_state.setText("Virtual camera: off")
-            c.vcam_button.setText("Start virtual camera  (V)")
+        c.show_hotkeys(self.settings.hotkeys)
 
-    def start_recording(self, path: str) -> None:
+    def start_recording(self, path: str | Path | None = None) -> None:
+        """Record the call picture to ``path``, or to a new timestamped file in the recordings folder."""
+        c = self.controls
         try:
+            if path is None:
+                path = new_recording_path(ensure_folder(self._recordings_dir(), "recordings folder"))
             self.session.start_recording(path)
         except UserError as exc:
             self.banner.warn(Concern.RECORD, str(exc))
+            set_checked_quietly(c.record_button, False)
             return
         self.banner.clear(Concern.RECORD)
-        set_checked_quietly(self.controls.record_button, True)
-        self.controls.record_button.setText(f"Stop recording ({Path(path).name})")
+        set_checked_quietly(c.record_button, True)
+        c.show_hotkeys(self.settings.hotkeys)
+        self.status_record.setText(f"● recording {Path(path).name}")
 
     def stop_recording(self) -> None:
-        path = self.session.stop_recording()
-        self.controls.record_button.setText("Record…")
-        if path:
-            self.statusBar().showMessage(f"Saved {path}", 8000)
+        """Finish the recording; the status bar says "Saved" only for a file that is there and plays."""
+        c = self.controls
+        set_checked_quietly(c.record_button, False)
+        c.show_hotkeys(self.settings.hotkeys)
+        self.status_record.setText("")
+        try:
+            recorder = self.session.stop_recording()
+        except UserError as exc:
+            self.banner.warn(Concern.RECORD, f"Recording failed: {exc}")
+            return
+        if recorder is not None:
+            self.statusBar().showMessage(f"Saved {recorder.path} ({recorder.seconds:.0f} s)", 10000)
+
+    def toggle_recording(self) -> None:
+        if self.session.recording is None:
+            self.start_recording()
+        else:
+            self.stop_recording()
 
     def _record_toggled(self, on: bool) -> None:
-        if not on:
-            self.stop_recording()
-            return
-        default = Path.home() / f"facade-{datetime.now():%Y%m%d-%H%M%S}.mp4"
-        path, _ = QFileDialog.getSaveFileName(self, "Record the avatar to", str(default), "MP4 video (*.mp4)")
-        if path:
-            self.start_recording(path)
-        else:
-            set_checked_quietly(self.controls.record_button, False)
+        if on != (self.session.recording is not None):
+            self.toggle_recording()
+
+    def _recordings_dir(self) -> Path:
+        return Path(self.settings.recordings) if self.settings.recordings else default_recordings_dir()
 
     def toggle_fullscreen(self) -> None:
         if self._fullscreen is not None:
@@ -304,9 +322,9 @@ class MainWindow(QMainWindow):
         HelpDialog(self.settings.hotkeys, self).exec()
 
     def _settings_dialog(self) -> None:
-        dialog = SettingsDialog(self.settings.hotkeys, self.settings.countdown, self)
+        dialog = SettingsDialog(self.settings, self)
         if dialog.exec():
-            self.settings.hotkeys, self.settings.countdown = dialog.values()
+            dialog.store(self.settings)
             self._bind_keys()
 
     # What the pipeline reports.
@@ -328,6 +346,8 @@ class MainWindow(QMainWindow):
             self.camera_view.show_frame(view)
 
     def _on_event(self, event: Event) -> None:
+        if event.kind == EventKind.SINK and self.session.recording_failed:
+            self.stop_recording()  # says why, and where what was written is kept
         if event.kind == EventKind.CALIBRATED:
             self.statusBar().showMessage(event.message, 3000)
         else:
@@ -341,8 +361,14 @@ class MainWindow(QMainWindow):
         summary = pipeline.summary()
         calibrated = "" if pipeline.calibrated else "  ·  not calibrated"
         self.status_engine.setText(f"{summary['engine']} on {summary['device']}{calibrated}")
-        self.status_fps.setText(f"{summary['fps_out']:.0f} fps  ·  {summary['latency_ms_p50']:.0f} ms  ·  "
-                                f"{summary['frames_dropped']} dropped")
+        stall = pipeline.stall()
+        if stall is not None:
+            self.status_fps.setText(stall.describe())
+            self.status_fps.setStyleSheet("color:#c62828;")
+        else:
+            self.status_fps.setText(f"{summary['fps_out']:.0f} fps  ·  {summary['latency_ms_p50']:.0f} ms  ·  "
+                                    f"{summary['dropped_per_s']:.0f} dropped/s")
+            self.status_fps.setStyleSheet("")
         device = self.session.virtual_camera_device
         self.status_vcam.setText(f"virtual camera: {device}" if device else "virtual camera: off")
 

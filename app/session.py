@@ -97,18 +97,26 @@ class LiveSession(QObject):
     def recording(self) -> Path | None:
         return self._recorder.path if self._recorder else None
 
+    @property
+    def recording_failed(self) -> bool:
+        """A recording was started and its recorder has been switched off after an error."""
+        return (self._recorder is not None and self.pipeline is not None
+                and not self.pipeline.has_sink(self._recorder))
+
     def start_recording(self, path: str | Path) -> None:
         if self.pipeline is None:
             raise UserError("start a camera first")
+        if self._recorder is not None:
+            raise UserError(f"already recording to {self._recorder.path}")
         self._recorder = RecorderSink(path, self.pipeline.source.fps, self.pipeline.output_size)
         self.pipeline.add_sink(self._recorder)
 
-    def stop_recording(self) -> Path | None:
-        """Finalise the recording; returns its path."""
+    def stop_recording(self) -> RecorderSink | None:
+        """Finalise the recording and check that it plays; raises UserError (saying what was kept) if not."""
         recorder, self._recorder = self._recorder, None
         if recorder is not None and self.pipeline is not None:
             self.pipeline.remove_sink(recorder)
-        return recorder.path if recorder else None
+        return recorder
 
     # Frames, newest wins.
 

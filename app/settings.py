@@ -25,6 +25,7 @@ class AppSettings:
     mirror: bool = False
     overlay: bool = False
     countdown: int = 0
+    recordings: str = ""  # the Record key's folder; empty: core.paths.default_recordings_dir()
     hidden_avatars: list[str] = field(default_factory=list)
     hotkeys: dict[str, str] = field(default_factory=lambda: {a.name: a.default_key for a in ACTIONS})
     geometry: QByteArray | None = None

@@ -39,7 +39,7 @@ def test_window_opens_and_shows_both_previews(window, qtbot):
     assert window.camera_view.frames_shown > 0 and window.avatar_view.frames_shown > 0
     assert window.session.pipeline.engine.name == "mesh"
     qtbot.waitUntil(lambda: window.status_engine.text().startswith("mesh on cpu"), timeout=3000)
-    assert " fps" in window.status_fps.text() and "dropped" in window.status_fps.text()
+    assert " fps" in window.status_fps.text() and "dropped/s" in window.status_fps.text()
     assert not window.controls.device_box.isEnabled()  # FOMM-only options are greyed out for the mesh engine
 
 
@@ -113,13 +113,92 @@ def test_avatar_without_a_face_is_a_message_in_the_window(window, tmp_path):
     assert window.settings.avatar == previous and window.session.pipeline is not None
 
 
+def _plays_for(path) -> float:
+    capture = cv2.VideoCapture(str(path))
+    try:
+        assert capture.isOpened() and capture.read()[0]
+        return capture.get(cv2.CAP_PROP_FRAME_COUNT) / capture.get(cv2.CAP_PROP_FPS)
+    finally:
+        capture.release()
+
+
 def test_recording_from_the_window_is_finalised_on_close(window, qtbot, tmp_path):
     out = tmp_path / "take.mp4"
-    window.start_recording(str(out))
-    qtbot.wait(800)
+    window.start_recording(out)
+    started = time.monotonic()
+    qtbot.wait(1500)
     window.close()
-    capture = cv2.VideoCapture(str(out))
-    assert capture.isOpened() and capture.get(cv2.CAP_PROP_FRAME_COUNT) > 5
+    # It lasts as long as the moment it recorded (the last frames may still have been on their way).
+    assert 1.0 < _plays_for(out) <= time.monotonic() - started + 0.1
+
+
+def test_record_key_records_the_call_picture_into_the_recordings_folder(window, qtbot, tmp_path):
+    window.settings.recordings = str(tmp_path / "recordings")
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert window.session.recording is not None and "recording Facade " in window.status_record.text()
+    qtbot.wait(1000)
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert window.session.recording is None and not window.controls.record_button.isChecked()
+    [saved] = list((tmp_path / "recordings").iterdir())
+    assert saved.name.startswith("Facade ") and saved.suffix == ".mp4"
+    assert f"Saved {saved}" in window.statusBar().currentMessage()
+    assert _plays_for(saved) > 0.5
+    assert cv2.VideoCapture(str(saved)).get(cv2.CAP_PROP_FRAME_WIDTH) == 1280  # the call picture, not the crop
+
+
+def test_record_key_dozens_of_times_never_freezes_the_avatar(window, qtbot, tmp_path):
+    window.settings.recordings = str(tmp_path / "recordings")
+    for _ in range(24):
+        window.toggle_recording()
+        qtbot.wait(60)
+        window.toggle_recording()
+    shown = window.avatar_view.frames_shown
+    qtbot.waitUntil(lambda: window.avatar_view.frames_shown > shown + 10, timeout=5000)
+    assert window.session.pipeline.stall() is None
+    saved = list((tmp_path / "recordings").iterdir())
+    assert saved and all(path.suffix == ".mp4" and _plays_for(path) > 0 for path in saved)
+    assert not window.warnings.get(Concern.RECORD)
+
+
+def test_a_failed_recording_never_says_saved_and_keeps_what_was_written(window, qtbot, tmp_path, monkeypatch):
+    from core.media import video_io
+
+    window.settings.recordings = str(tmp_path / "recordings")
+    writes = {"n": 0}
+    real_write = video_io.Mp4Writer.write
+
+    def failing_write(self, rgb):  # the disk fills up after 10 frames
+        writes["n"] += 1
+        if writes["n"] > 10:
+            self._process.stdin.close()
+        real_write(self, rgb)
+
+    monkeypatch.setattr(video_io.Mp4Writer, "write", failing_write)
+    window.toggle_recording()
+    qtbot.waitUntil(lambda: Concern.RECORD in window.warnings, timeout=8000)
+    assert window.session.recording is None and not window.controls.record_button.isChecked()
+    assert "Saved" not in window.statusBar().currentMessage()
+    [kept] = list((tmp_path / "recordings").iterdir())
+    assert kept.name.endswith(".partial.mp4") and not kept.name.startswith(".")
+    assert str(kept) in window.warnings[Concern.RECORD]
+
+
+def test_a_recordings_folder_that_cannot_be_made_is_a_message(window, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    window.settings.recordings = str(blocker / "recordings")
+    window.toggle_recording()
+    assert str(blocker / "recordings") in window.warnings[Concern.RECORD]
+    assert window.session.recording is None and not window.controls.record_button.isChecked()
+
+
+def test_the_status_bar_names_a_stalled_stage(window, qtbot):
+    from core.live.events import Stage, Stall
+
+    window.session.pipeline.stall = lambda: Stall(3.0, Stage.ENGINE)
+    qtbot.waitUntil(lambda: "stalled" in window.status_fps.text(), timeout=3000)
+    assert "engine is stuck" in window.status_fps.text() and "fps" not in window.status_fps.text()
 
 
 def test_closing_releases_everything_quickly(window):

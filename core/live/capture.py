@@ -60,6 +60,7 @@ class FrameSource:
         self.settings = settings
         self.frames: Latest[CapturedFrame] = Latest()
         self.frames_captured = 0
+        self.last_frame_at: float | None = None  # monotonic time of the newest frame
         self.fps = settings.fps
         self.state = SourceState.STARTING
         self._on_event = on_event
@@ -151,6 +152,7 @@ class FrameSource:
     def _emit(self, bgr: np.ndarray, timestamp: float) -> None:
         self.frames.put(CapturedFrame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), timestamp, self.frames_captured))
         self.frames_captured += 1
+        self.last_frame_at = timestamp
 
     def _read_live(self, capture: cv2.VideoCapture) -> bool:
         failures = 0

@@ -25,6 +25,29 @@ class Event:
     problem: bool = False
 
 
+class Stage(Enum):
+    """The steps a live frame goes through, in order; a stall names the one that is stuck."""
+
+    ALIGN = "face tracking"
+    ENGINE = "engine"
+    COMPOSE = "compositing"
+    OUTPUT = "output"
+
+
+@dataclass(frozen=True)
+class Stall:
+    """No new picture for ``seconds`` while the camera sends frames; ``stage`` has been busy the longest
+    (None: no stage is busy, the threads are waiting on each other); ``detail`` names the output."""
+
+    seconds: float
+    stage: Stage | None = None
+    detail: str = ""
+
+    def describe(self) -> str:
+        where = f": {self.detail or self.stage.value} is stuck" if self.stage else ""
+        return f"picture stalled for {self.seconds:.0f} s{where}"
+
+
 class SourceState(Enum):
     STARTING = "starting"
     LIVE = "live"

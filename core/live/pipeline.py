@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,7 +18,7 @@ import numpy as np
 from core.compose.compositor import Compositor
 from core.face.alignment import AlignedFrame, AlignmentSettings, FaceAligner
 from core.live.capture import FrameSource
-from core.live.events import Event, EventKind, SourceState
+from core.live.events import Event, EventKind, SourceState, Stage, Stall
 from core.engines.base import Engine
 from core.frames import DrivingFace
 from core.frames import CapturedFrame, OutputFrame
@@ -28,6 +29,8 @@ from core.live.sinks import Sink
 from core.live.stats import RunStats
 
 log = logging.getLogger(__name__)
+
+STALL_SECONDS = 2.0  # no new picture for this long while the camera sends frames: the picture has stalled
 
 
 @dataclass(frozen=True)
@@ -111,12 +114,15 @@ class LivePipeline:
                          threading.Thread(target=self._guard(self._engine_loop), name="engine", daemon=True)]
         self._done = threading.Event()
         self._timing = _StageTiming()
+        self._busy: dict[Stage, tuple[float, str]] = {}  # stage -> (since when, which output)
+        self._started_at: float | None = None
         self.error: str | None = None
 
     # Controls, callable from any thread.
 
     def start(self) -> "LivePipeline":
         self.engine.set_avatar(self._avatar)
+        self._started_at = time.monotonic()
         if self.source.state == SourceState.STARTING:
             self.source.start()
         for thread in self._threads:
@@ -147,6 +153,11 @@ class LivePipeline:
         with self._sinks_lock:
             self._sinks.append(sink)
 
+    def has_sink(self, sink: Sink) -> bool:
+        """Whether ``sink`` still gets frames (a sink that failed is switched off)."""
+        with self._sinks_lock:
+            return sink in self._sinks
+
     def remove_sink(self, sink: Sink) -> None:
         with self._sinks_lock:
             if sink in self._sinks:
@@ -175,6 +186,30 @@ class LivePipeline:
     @property
     def frames_dropped(self) -> int:
         return self.source.frames.dropped + self._prepared.dropped
+
+    def stall(self) -> Stall | None:
+        """The watchdog: a Stall when no picture has come out for STALL_SECONDS while the camera sends frames
+        (a silent camera is the source's own event), naming the stage busy the longest."""
+        if self._started_at is None or not self.running:
+            return None
+        now = time.monotonic()
+        quiet = now - (self.stats.last_output_at or self._started_at)
+        camera = self.source.last_frame_at
+        if quiet < STALL_SECONDS or camera is None or now - camera > STALL_SECONDS:
+            return None
+        busy = dict(self._busy)
+        if not busy:
+            return Stall(quiet)
+        stage, (since, detail) = min(busy.items(), key=lambda item: item[1][0])
+        return Stall(quiet, stage, detail)
+
+    @contextmanager
+    def _working(self, stage: Stage, detail: str = ""):
+        self._busy[stage] = (time.monotonic(), detail)
+        try:
+            yield
+        finally:
+            self._busy.pop(stage, None)
 
     def summary(self) -> dict:
         return self.stats.summary(self.source.frames_captured, self.frames_dropped)
@@ -239,7 +274,8 @@ class LivePipeline:
             align_start = time.monotonic()
             aligned = None
             if self._aligner is not None:
-                aligned = self._aligner.process(captured.rgb, captured.timestamp)
+                with self._working(Stage.ALIGN):
+                    aligned = self._aligner.process(captured.rgb, captured.timestamp)
                 features = aligned.face if aligned else None
             else:
                 features = DrivingFace(image=resize_square(captured.rgb, self.engine.resolution))
@@ -285,7 +321,8 @@ class LivePipeline:
             elif item.calibration == 0:
                 self._last_output = self._avatar  # at rest until the first neutral pose is taken
             else:
-                engine_ms = self._render(item)
+                with self._working(Stage.ENGINE):
+                    engine_ms = self._render(item)
                 if engine_ms is not None:
                     self._timing.rendered(engine_ms / 1000)
             self._emit(item, self._last_output, engine_ms)
@@ -337,19 +374,22 @@ class LivePipeline:
 
     def _emit(self, item: _Prepared, avatar: np.ndarray, engine_ms: float | None) -> None:
         aligned = item.aligned
+        with self._working(Stage.COMPOSE):
+            picture = self._compositor.compose(avatar) if self._compositor else None
         frame = OutputFrame(avatar=avatar, captured_at=item.captured.timestamp, index=item.captured.index,
                             face_found=item.face is not None, camera=item.captured.rgb,
                             crop=aligned.crop if aligned else None, landmarks=aligned.landmarks if aligned else None,
-                            picture=self._compositor.compose(avatar) if self._compositor else None)
+                            picture=picture)
         with self._sinks_lock:
             sinks = list(self._sinks)
         for sink in sinks:
             try:
-                sink.write(frame)
+                with self._working(Stage.OUTPUT, sink.name):
+                    sink.write(frame)
             except Exception as exc:
                 # One broken sink is switched off; the others, and the preview, carry on.
                 with self._sinks_lock:
                     if sink in self._sinks:
                         self._sinks.remove(sink)
                 self._on_event(Event(EventKind.SINK, f"{sink.name} stopped: {exc}", problem=True))
-        self.stats.record_output(item.captured.timestamp, engine_ms)
+        self.stats.record_output(item.captured.timestamp, engine_ms, self.frames_dropped)

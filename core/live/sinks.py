@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import queue
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, Protocol
 
-from core.errors import UserError
 import numpy as np
 
 from core.compose.canvas import CALL_SIZE, compose_canvas, fit_to
+from core.errors import UserError
 from core.frames import OutputFrame
-from core.media.video_io import Mp4Writer
+from core.media.video_io import Mp4Writer, open_clip
+
+_BACKLOG_SECONDS = 2.0  # frames held for a busy encoder before they are left to be filled by repeats
 
 
 class Sink(Protocol):
@@ -68,11 +72,14 @@ class VirtualCameraSink:
 
 
 class RecorderSink:
-    """The avatar output to an H.264 mp4 that lasts as long as the moment it recorded.
+    """The call picture to an H.264 mp4 that lasts as long as the moment it recorded.
 
     Frames are placed on a constant-rate timeline by their capture time: a frame the pipeline dropped is
     filled by repeating the one before, so the video plays at real speed whatever the engine managed.
-    Finalised on close; a recording that fails keeps what was written under a name that says it is partial.
+    Encoding runs on a thread of its own: the live picture never waits for ffmpeg, and a frame that finds
+    the encoder behind is left to be filled the same way. Finalised on close; a recording that fails keeps
+    what was written under a name that says it is partial, and says so (``UserError``) on the next write
+    or on close.
     """
 
     name = "recorder"
@@ -81,6 +88,11 @@ class RecorderSink:
         self._writer = Mp4Writer(path, fps, size, keep_partial=True)
         self._fps = fps
         self._start: float | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=max(2, int(fps * _BACKLOG_SECONDS)))
+        self._error: UserError | None = None
+        self.seconds = 0.0  # how long the finished video plays, checked by reading it back
+        self._thread = threading.Thread(target=self._encode, name="recorder", daemon=True)
+        self._thread.start()
 
     @property
     def path(self) -> Path:
@@ -92,15 +104,44 @@ class RecorderSink:
         return self._writer.frames_written
 
     def write(self, frame: OutputFrame) -> None:
+        if self._error is not None:
+            raise self._error
         if self._start is None:
             self._start = frame.captured_at
         slot = round((frame.captured_at - self._start) * self._fps)
         picture = frame.avatar if frame.picture is None else frame.picture
-        while self._writer.frames_written <= slot:
-            self._writer.write(picture)
+        try:
+            self._queue.put_nowait((slot, picture))
+        except queue.Full:
+            pass
 
     def close(self) -> None:
+        """Finish the file (waiting for the frames already handed over) and read it back: raises UserError
+        unless a video that plays is in place."""
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
         self._writer.close()
+        if not self._writer.frames_written:
+            raise UserError(f"{self.path}: nothing was recorded (no picture reached the recorder)")
+        clip = open_clip(self.path)
+        self.seconds = clip.frame_count / clip.fps
+
+    def _encode(self) -> None:
+        while (item := self._queue.get()) is not None:
+            slot, picture = item
+            try:
+                while self._writer.frames_written <= slot:
+                    self._writer.write(picture)
+            except UserError as exc:
+                self._error = exc
+                return
 
 
 class CallbackSink:

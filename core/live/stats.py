@@ -9,6 +9,7 @@ from collections import deque
 import numpy as np
 
 _WINDOW = 4096  # recent samples kept for percentiles: bounded memory however long the run
+RATE_SECONDS = 5.0  # rates ("dropped per second") are over this recent window, not since the start
 
 
 class RunStats:
@@ -20,14 +21,24 @@ class RunStats:
         self._latency_ms: deque[float] = deque(maxlen=_WINDOW)
         self._engine_ms: deque[float] = deque(maxlen=_WINDOW)
         self._out_times: deque[float] = deque(maxlen=_WINDOW)
+        self._dropped: deque[tuple[float, int]] = deque()  # (time, frames dropped so far), recent only
         self.frames_out = 0
         self.frames_failed = 0
         self.frames_no_face = 0
 
-    def record_output(self, captured_at: float, engine_ms: float | None) -> None:
+    @property
+    def last_output_at(self) -> float | None:
+        """Monotonic time of the newest output frame."""
+        with self._lock:
+            return self._out_times[-1] if self._out_times else None
+
+    def record_output(self, captured_at: float, engine_ms: float | None, dropped_so_far: int = 0) -> None:
         now = time.monotonic()
         with self._lock:
             self.frames_out += 1
+            self._dropped.append((now, dropped_so_far))
+            while now - self._dropped[0][0] > RATE_SECONDS:
+                self._dropped.popleft()
             self._latency_ms.append((now - captured_at) * 1000)
             self._out_times.append(now)
             if engine_ms is not None:
@@ -42,9 +53,19 @@ class RunStats:
             self.frames_no_face += 1
 
     def fps_out(self) -> float:
+        """Output frames per second over the last few seconds: falls to 0 when the picture stalls."""
+        now = time.monotonic()
         with self._lock:
-            times = list(self._out_times)
-        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+            times = [t for t in self._out_times if now - t <= RATE_SECONDS]
+        return (len(times) - 1) / (now - times[0]) if len(times) > 1 and now > times[0] else 0.0
+
+    def dropped_per_second(self) -> float:
+        """Frames dropped per second over the last few seconds of output."""
+        with self._lock:
+            if len(self._dropped) < 2:
+                return 0.0
+            (t0, d0), (t1, d1) = self._dropped[0], self._dropped[-1]
+        return (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
 
     def latency_ms(self, percentile: float) -> float:
         with self._lock:
@@ -55,6 +76,7 @@ class RunStats:
         with self._lock:
             engine_ms = list(self._engine_ms)
         return {"frames_in": frames_in, "frames_out": self.frames_out, "frames_dropped": frames_dropped,
+                "dropped_per_s": round(self.dropped_per_second(), 2),
                 "fps_out": round(self.fps_out(), 2), "latency_ms_p50": round(self.latency_ms(50), 2),
                 "latency_ms_p95": round(self.latency_ms(95), 2),
                 "engine_ms_p50": round(float(np.median(engine_ms)), 2) if engine_ms else 0.0,

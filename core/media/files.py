@@ -22,3 +22,15 @@ def write_text_file(path: Path, text: str) -> None:
             raise
     except OSError as exc:
         raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def ensure_folder(folder: Path, what: str) -> Path:
+    """``folder``, created if missing; ``what`` names it in the error (``recordings folder``)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{folder}: cannot use as the {what} ({exc.strerror or exc})",
+                        "choose another folder in Settings") from None
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"{folder}: the {what} is not writable", "choose another folder in Settings")
+    return folder
