@@ -41,6 +41,35 @@ def _add_alignment_options(parser: argparse.ArgumentParser) -> None:
                         help="use the whole avatar image centred instead of finding its face")
 
 
+def _output_size(text: str) -> tuple[int, int]:
+    from core.compose.compositor import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _background(text: str) -> str:
+    from core.compose.compositor import background_colour
+
+    try:
+        background_colour(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip().lower()
+
+
+def _add_output_options(parser: argparse.ArgumentParser, size_help: str) -> None:
+    from core.compose.compositor import FITS, OutputSettings
+
+    parser.add_argument("--output-size", type=_output_size, metavar="WxH", help=size_help)
+    parser.add_argument("--fit", choices=FITS, default=OutputSettings.fit,
+                        help="cover: fill the picture (crop the portrait); contain: the whole portrait over a backdrop")
+    parser.add_argument("--background", type=_background, default=OutputSettings.background,
+                        help="portrait (its own), blur, or a colour for chroma key: green, blue, #RRGGBB")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="facade", description="Facade: your webcam drives an animated avatar.")
     parser.add_argument("--version", action="version", version=f"facade {__version__}")
@@ -53,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--avatar", required=True, type=Path, help="portrait image")
     animate.add_argument("--driving", required=True, type=Path, help="video file or folder of frames")
     animate.add_argument("--out", required=True, type=Path, help="OUT.mp4, or a folder for PNG frames")
+    animate.add_argument("--crop-only", action="store_true",
+                         help="write the engine's face crop instead of the whole portrait")
+    _add_output_options(animate, "default: the portrait's own size (long side at most 2048)")
     _add_alignment_options(animate)
     _add_engine_options(animate)
     animate.set_defaults(handler=_animate)
@@ -64,9 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--virtual-cam", nargs="?", const="", default=None, metavar="DEVICE",
                      help="send to a virtual camera (optionally a device such as /dev/video10)")
     run.add_argument("--mirror", action="store_true", help="mirror the virtual camera picture")
-    run.add_argument("--record", type=Path, help="record the avatar to OUT.mp4")
+    run.add_argument("--record", type=Path, help="record the call picture to OUT.mp4")
     run.add_argument("--max-frames", type=int, help="stop after this many output frames")
     run.add_argument("--stats-json", type=Path, help="write the run statistics here at the end")
+    _add_output_options(run, "the call picture's size (default 1280x720; even sides)")
     _add_alignment_options(run)
     _add_engine_options(run)
     run.set_defaults(handler=_run)
@@ -99,9 +132,16 @@ def _engine_choice(args):
                         resolution=args.resolution)
 
 
+def _output(args, default_size):
+    from core.compose.compositor import OutputSettings
+
+    return OutputSettings(size=args.output_size or default_size, fit=args.fit, background=args.background)
+
+
 def _animate(args) -> int:
     from core.engines import create_engine
     from core.face.avatar import load_avatar
+    from core.live.builder import prepare_avatar
     from core.media.images import read_image
     from core.media.video_io import check_not_an_input, open_clip
     from core.tools.animate import aligned_faces, animate_clip, plain_faces
@@ -110,16 +150,22 @@ def _animate(args) -> int:
     clip = open_clip(args.driving)
     check_not_an_input(args.out, args.driving, args.avatar)
     engine = create_engine(_engine_choice(args))
-    avatar = load_avatar(args.avatar, engine.resolution, not args.no_align, args.avatar_whole_image)
+    compositor = None
+    if args.crop_only or args.no_align:
+        avatar = load_avatar(args.avatar, engine.resolution, not args.no_align, args.avatar_whole_image)
+    else:
+        avatar, compositor = prepare_avatar(args.avatar, engine.resolution, whole_image=args.avatar_whole_image,
+                                            output=_output(args, None))
     frames = clip.frames()
     faces = (plain_faces(frames, engine.resolution) if args.no_align
              else aligned_faces(frames, engine.resolution, clip.fps))
-    written = animate_clip(engine, avatar, clip, args.out, faces)
+    written = animate_clip(engine, avatar, clip, args.out, faces, compositor)
     print(f"wrote {written} frames to {args.out}", file=sys.stderr)
     return 0
 
 
 def _run(args) -> int:
+    from core.compose.canvas import CALL_SIZE
     from core.errors import UserError
     from core.live.builder import LiveSetup, build_pipeline
     from core.media.files import write_text_file
@@ -136,13 +182,14 @@ def _run(args) -> int:
     if args.stats_json:
         check_output_file(args.stats_json)
     setup = LiveSetup(camera=args.camera, avatar=args.avatar, choice=_engine_choice(args), loop=args.loop,
-                      align=not args.no_align, whole_image=args.avatar_whole_image, check_camera=True)
+                      align=not args.no_align, whole_image=args.avatar_whole_image, check_camera=True,
+                      output=_output(args, CALL_SIZE))
     pipeline = build_pipeline(setup, on_event=lambda event: print(f"{event.kind.value}: {event.message}",
                                                                   file=sys.stderr))
     fps = pipeline.source.fps
     if args.virtual_cam is not None:
         try:
-            sink = VirtualCameraSink(args.virtual_cam or None, fps=fps, mirror=args.mirror)
+            sink = VirtualCameraSink(args.virtual_cam or None, size=pipeline.output_size, fps=fps, mirror=args.mirror)
             pipeline.add_sink(sink)
             print(f"virtual camera: {sink.device}", file=sys.stderr)
         except VirtualCameraUnavailable as exc:

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QPushButton, QSlider,
                                QVBoxLayout, QWidget)
 
+from core.compose.compositor import BACKGROUNDS, FITS, OUTPUT_SIZES
 from core.engines.checkpoints import missing_checkpoint
 from core.engines.choice import DEVICES, PRECISIONS, EngineChoice
 
@@ -23,6 +24,7 @@ class ControlsPanel(QWidget):
     """Widgets only: the window connects their signals. ``apply`` shows settings, ``store`` reads them back."""
 
     engine_changed = Signal()  # engine, device, precision or a motion option: the pipeline must be rebuilt
+    output_changed = Signal()  # the call picture's size, fit or background
 
     def __init__(self, cameras: list[int], parent=None):
         super().__init__(parent)
@@ -52,6 +54,11 @@ class ControlsPanel(QWidget):
         self.mirror_box = QCheckBox("Mirror output  (M)")
         self.overlay_box = QCheckBox("Overlay: landmarks + onion skin  (O)")
 
+        self.size_box = combo(OUTPUT_SIZES, OUTPUT_SIZES[0])
+        self.fit_box = combo(FITS, FITS[0])
+        self.background_box = combo(BACKGROUNDS, BACKGROUNDS[0])
+        for widget in (self.size_box, self.fit_box, self.background_box):
+            widget.activated.connect(lambda *_: self.output_changed.emit())
         self.vcam_button = QPushButton("Start virtual camera  (V)")
         self.vcam_button.setCheckable(True)
         self.vcam_state = QLabel("Virtual camera: off")
@@ -75,6 +82,9 @@ class ControlsPanel(QWidget):
         form.addRow(self.overlay_box)
         output = QGroupBox("Output")
         form = QFormLayout(output)
+        form.addRow("Size", self.size_box)
+        form.addRow("Fit", self.fit_box)
+        form.addRow("Background", self.background_box)
         for widget in (self.vcam_button, self.vcam_state, self.record_button):
             form.addRow(widget)
         layout = QVBoxLayout(self)
@@ -105,6 +115,11 @@ class ControlsPanel(QWidget):
         self.smoothing.setValue(int(settings.smoothing * 100))
         self.mirror_box.setChecked(settings.mirror)
         self.overlay_box.setChecked(settings.overlay)
+        for box, value in ((self.size_box, settings.output_size), (self.fit_box, settings.fit),
+                           (self.background_box, settings.background)):
+            if box.findText(value) < 0:  # a size or colour set elsewhere (the settings file)
+                box.addItem(value)
+            box.setCurrentText(value)
 
     def store(self, settings: AppSettings) -> None:
         """Write what the widgets show back into ``settings``."""
@@ -112,6 +127,9 @@ class ControlsPanel(QWidget):
         settings.smoothing = self.smoothing.value() / 100
         settings.mirror = self.mirror_box.isChecked()
         settings.overlay = self.overlay_box.isChecked()
+        settings.output_size = self.size_box.currentText()
+        settings.fit = self.fit_box.currentText()
+        settings.background = self.background_box.currentText()
 
     def engine_choice(self, base: EngineChoice) -> EngineChoice:
         """``base`` (which holds the checkpoint) with the engine options the widgets show."""

@@ -39,6 +39,7 @@ class Concern(Enum):
     CPU = "cpu"
     VCAM = "vcam"
     RECORD = "record"
+    OUTPUT = "output"
 
 
 class MainWindow(QMainWindow):
@@ -96,6 +97,7 @@ class MainWindow(QMainWindow):
         controls.apply(self.settings, self._has_checkpoint())
         controls.camera_box.activated.connect(self._camera_chosen)
         controls.engine_changed.connect(self.restart)
+        controls.output_changed.connect(self._output_changed)
         controls.load_model.clicked.connect(self._load_model_dialog)
         controls.smoothing.valueChanged.connect(lambda v: self.session.set_smoothing(v / 100))
         controls.mirror_box.toggled.connect(self.session.set_mirror)
@@ -153,7 +155,8 @@ class MainWindow(QMainWindow):
         self.camera_view.set_placeholder(f"Opening {c.camera_box.currentText()}…")
         self.settings.engine = c.engine_choice(self.settings.engine)
         try:
-            self.session.start(self.settings.camera, avatar, self.settings.engine)
+            self.session.start(self.settings.camera, avatar, self.settings.engine,
+                               app_settings.output_settings(self.settings))
         except UserError as exc:
             self.banner.warn(Concern.START, str(exc))
             if c.engine_box.currentData() == "fomm":  # keep the user going on the engine that needs nothing
@@ -182,6 +185,17 @@ class MainWindow(QMainWindow):
         self.banner.clear(Concern.AVATAR)
         self.settings.avatar = path
         self.gallery.select_path(path)
+
+    def _output_changed(self) -> None:
+        self.controls.store(self.settings)
+        try:
+            self.session.set_output(app_settings.output_settings(self.settings))
+        except UserError as exc:
+            self.banner.warn(Concern.OUTPUT, str(exc))
+            if self.session.virtual_camera_device is None:  # it could not be reopened at the new size
+                self.controls.vcam_button.setChecked(False)
+            return
+        self.banner.clear(Concern.OUTPUT)
 
     def _avatar_by_number(self, number: int) -> None:
         paths = self.gallery.paths()
@@ -288,8 +302,12 @@ class MainWindow(QMainWindow):
         except UserError as exc:
             self.banner.warn(Concern.RECORD, f"Recording failed: {exc}")
             return
-        if recorder is not None:
+        if recorder is None:
+            return
+        if recorder.frames_written:
             self.statusBar().showMessage(f"Saved {recorder.path} ({recorder.seconds:.0f} s)", 10000)
+        else:
+            self.statusBar().showMessage("Nothing recorded: stopped before the first picture", 5000)
 
     def toggle_recording(self) -> None:
         if self.session.recording is None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from core.compose.compositor import OutputSettings
 from core.engines import EngineChoice
 from core.errors import UserError
 from core.frames import OutputFrame
@@ -31,15 +32,18 @@ class LiveSession(QObject):
         self._virtual_camera: VirtualCameraSink | None = None
         self._recorder: RecorderSink | None = None
         self.avatar_path: str | None = None
+        self.output = OutputSettings()
         self.mirror = False
         self.smoothing = 0.5
 
     # Building and stopping.
 
-    def start(self, camera: str, avatar_path: str, choice: EngineChoice) -> None:
+    def start(self, camera: str, avatar_path: str, choice: EngineChoice, output: OutputSettings) -> None:
         """(Re)start on ``camera`` with ``avatar_path``; raises UserError with a message for the window."""
         self.stop()
-        setup = LiveSetup(camera=camera, avatar=Path(avatar_path), choice=choice, loop=Path(camera).is_file())
+        self.output = output
+        setup = LiveSetup(camera=camera, avatar=Path(avatar_path), choice=choice, loop=Path(camera).is_file(),
+                          output=output)
         pipeline = build_pipeline(setup, [CallbackSink(self._on_frame)], on_event=self.event.emit)
         pipeline.set_smoothing(self.smoothing)
         self.pipeline = pipeline.start()
@@ -57,8 +61,19 @@ class LiveSession(QObject):
     def set_avatar(self, path: str) -> None:
         if self.pipeline is None:
             raise UserError("start a camera first")
-        self.pipeline.set_avatar(*prepare_avatar(path, self.pipeline.engine.resolution))
+        self.pipeline.set_avatar(*prepare_avatar(path, self.pipeline.engine.resolution, output=self.output))
         self.avatar_path = path
+
+    def set_output(self, output: OutputSettings) -> None:
+        """A new call picture (size, fit, background) for the running avatar; the virtual camera follows."""
+        self.output = output
+        if self.pipeline is None or self.avatar_path is None:
+            return
+        self.set_avatar(self.avatar_path)
+        if self._virtual_camera is not None:
+            factory = self._virtual_camera.camera_factory
+            self.stop_virtual_camera()
+            self.start_virtual_camera(factory)
 
     def calibrate(self) -> None:
         if self.pipeline is not None:
@@ -83,8 +98,8 @@ class LiveSession(QObject):
         if self.pipeline is None:
             raise UserError("start a camera first")
         if self._virtual_camera is None:
-            self._virtual_camera = VirtualCameraSink(fps=self.pipeline.source.fps, mirror=self.mirror,
-                                                     camera_factory=factory)
+            self._virtual_camera = VirtualCameraSink(size=self.pipeline.output_size, fps=self.pipeline.source.fps,
+                                                     mirror=self.mirror, camera_factory=factory)
             self.pipeline.add_sink(self._virtual_camera)
         return self._virtual_camera.device
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from core.compose.compositor import FITS, OutputSettings, background_colour, parse_size
 from core.engines.choice import DEVICES, ENGINES, MESH_RESOLUTIONS, PRECISIONS, EngineChoice
 from core.paths import APP_NAME
 
@@ -14,6 +15,8 @@ from .hotkeys import ACTIONS
 
 # Allowed values of the stored engine choice; anything else falls back to its default.
 _ALLOWED = {"engine": ENGINES, "device": DEVICES, "precision": PRECISIONS, "resolution": MESH_RESOLUTIONS}
+# Checks of the other stored values: False or ValueError sends the value back to its default.
+_VALID = {"output_size": parse_size, "fit": lambda v: v in FITS, "background": background_colour}
 
 
 @dataclass
@@ -26,6 +29,9 @@ class AppSettings:
     overlay: bool = False
     countdown: int = 0
     recordings: str = ""  # the Record key's folder; empty: core.paths.default_recordings_dir()
+    output_size: str = "x".join(map(str, OutputSettings.size))
+    fit: str = OutputSettings.fit
+    background: str = OutputSettings.background
     hidden_avatars: list[str] = field(default_factory=list)
     hotkeys: dict[str, str] = field(default_factory=lambda: {a.name: a.default_key for a in ACTIONS})
     geometry: QByteArray | None = None
@@ -46,12 +52,27 @@ def load(store: QSettings) -> AppSettings:
             setattr(settings, f.name, _coerce(f.name, store.value(f.name), getattr(settings, f.name)))
     settings.engine = _load_choice(store, settings.engine)
     settings.hotkeys = {**AppSettings().hotkeys, **settings.hotkeys}
+    for name, valid in _VALID.items():
+        if not _passes(valid, getattr(settings, name)):
+            setattr(settings, name, getattr(AppSettings(), name))
     settings.smoothing = min(max(settings.smoothing, 0.0), 1.0)
     settings.countdown = min(max(settings.countdown, 0), 10)
     # Paths from settings are checked before use: a file moved or deleted since is simply forgotten.
     if settings.avatar and not Path(settings.avatar).is_file():
         settings.avatar = ""
     return settings
+
+
+def output_settings(settings: AppSettings) -> OutputSettings:
+    """The call picture the stored settings describe."""
+    return OutputSettings(size=parse_size(settings.output_size), fit=settings.fit, background=settings.background)
+
+
+def _passes(check, value) -> bool:
+    try:
+        return check(value) is not False
+    except ValueError:
+        return False
 
 
 def save(store: QSettings, settings: AppSettings) -> None:

@@ -2,9 +2,10 @@
 
     python scripts/soak.py --minutes 10 --json bench/results/soak.json
 
+Records the call picture for 5 s of every 10 (as the Record key does) and asks the watchdog every 5 s.
 Reports resident memory after warm-up and at the end, thread counts, and latency p95 over the first and the
-last minute. Exits 1 if memory grows 50 MB or more after warm-up, threads leak, or the last minute's p95 is
-more than 20% above the first's.
+last minute. Exits 1 if memory grows 50 MB or more after warm-up, threads leak, the last minute's p95 is
+more than 20% above the first's, a recording fails or does not play, or the picture stalls.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.engines import EngineChoice  # noqa: E402
 from core.live.builder import LiveSetup, build_pipeline  # noqa: E402
 from core.live.capture import CaptureSettings  # noqa: E402
-from core.live.sinks import CallbackSink  # noqa: E402
+from core.errors import UserError  # noqa: E402
+from core.live.sinks import CallbackSink, RecorderSink  # noqa: E402
 from core.media.video_io import Mp4Writer  # noqa: E402
 from core.tools.bench import BENCH_PORTRAIT, camera_frames  # noqa: E402
 
@@ -67,8 +69,21 @@ def main() -> int:
     start = time.monotonic()
     samples = []
     baseline = None
+    recordings = Path(tempfile.mkdtemp())
+    recorder, recorded, failed, stalls = None, 0, [], 0
     while time.monotonic() - start < args.minutes * 60:
         time.sleep(5)
+        stalls += pipeline.stall() is not None
+        if recorder is None:
+            recorder = RecorderSink(recordings / f"take-{recorded}.mp4", pipeline.source.fps, pipeline.output_size)
+            pipeline.add_sink(recorder)
+        else:
+            try:
+                pipeline.remove_sink(recorder)  # finalises and reads the file back
+                recorded += 1
+            except UserError as exc:
+                failed.append(str(exc))
+            recorder = None
         elapsed = (time.monotonic() - start) / 60
         rss = resident_mb()
         samples.append({"minute": round(elapsed, 2), "rss_mb": round(rss, 1), "threads": threading.active_count()})
@@ -88,7 +103,8 @@ def main() -> int:
     result = {
         "minutes": args.minutes, "engine": engine.name, "frames_in": summary["frames_in"],
         "frames_out": summary["frames_out"], "frames_dropped": summary["frames_dropped"],
-        "frames_failed": summary["frames_failed"],
+        "frames_failed": summary["frames_failed"], "recordings": recorded, "recordings_failed": failed,
+        "stalls_seen": stalls,
         "rss_mb_after_warmup": round(baseline, 1), "rss_mb_end": samples[-1]["rss_mb"],
         "rss_growth_mb": round(samples[-1]["rss_mb"] - baseline, 1),
         "threads_before": threads_before, "threads_running": threads_running,
@@ -100,7 +116,7 @@ def main() -> int:
     result["p95_ratio_last_to_first"] = round(result["latency_ms_p95_last_minute"]
                                               / result["latency_ms_p95_first_minute"], 3)
     ok = (result["rss_growth_mb"] < 50 and result["threads_after_stop"] <= threads_before
-          and result["p95_ratio_last_to_first"] <= 1.2)
+          and result["p95_ratio_last_to_first"] <= 1.2 and not failed and not stalls)
     result["passed"] = ok
     text = json.dumps(result, indent=2)
     if args.json:

@@ -241,3 +241,25 @@ def test_window_state_persists_between_runs(qtbot, tmp_path, camera_video):
     assert second.controls.mirror_box.isChecked() and second.controls.smoothing.value() == 20
     assert second.settings.camera == str(camera_video)
     second.close()
+
+
+def test_the_output_group_changes_the_call_picture_and_the_virtual_camera_follows(window, qtbot, monkeypatch):
+    import pyvirtualcam
+
+    monkeypatch.setattr(pyvirtualcam, "Camera", FakeCamera)
+    window.controls.vcam_button.setChecked(True)
+    qtbot.waitUntil(lambda: bool(FakeCamera.instances and FakeCamera.instances[-1].frames), timeout=5000)
+    assert FakeCamera.instances[-1].frames[-1].shape == (720, 1280, 3)
+    c = window.controls
+    c.size_box.setCurrentText("640x360")
+    c.background_box.setCurrentText("green")
+    c.fit_box.setCurrentText("contain")
+    c.output_changed.emit()
+    assert not window.warnings, window.warnings
+    camera = FakeCamera.instances[-1]
+    assert (camera.width, camera.height) == (640, 360)
+    qtbot.waitUntil(lambda: bool(camera.frames) and camera.frames[-1].shape == (360, 640, 3), timeout=8000)
+    frame = camera.frames[-1]
+    assert np.abs(frame[:, :30].astype(int) - (0, 177, 64)).max() < 3  # green bars beside the portrait
+    assert window.session.virtual_camera_device and window.settings.output_size == "640x360"
+    assert window.avatar_view._image.width() == 640  # the preview shows the same picture

@@ -152,3 +152,46 @@ def test_fomm_without_a_checkpoint_says_how_to_get_one(capsys, driving_clip, tmp
                         tmp_path / "o.mp4", "--engine", "fomm")
     assert code == 2
     assert "error: no FOMM checkpoint found; get vox-adv-cpk.pth.tar" in err and "mesh engine" in err
+
+
+def test_animate_writes_the_whole_portrait_at_its_own_size_by_default(capsys, driving_clip, tmp_path, astronaut):
+    out = tmp_path / "frames"
+    code, _, err = _run(capsys, "animate", "--avatar", ASTRONAUT, "--driving", driving_clip, "--out", out,
+                        "--engine", "mesh")
+    assert code == 0, err
+    first = cv2.cvtColor(cv2.imread(str(out / "000000.png")), cv2.COLOR_BGR2RGB)
+    assert first.shape == astronaut.shape  # the portrait, not the face crop
+    corner = (slice(0, 60), slice(0, 60))  # far from the face: the portrait itself, untouched
+    assert np.array_equal(first[corner], astronaut[corner])
+    crop_only = tmp_path / "crop"
+    code, _, err = _run(capsys, "animate", "--avatar", ASTRONAUT, "--driving", driving_clip, "--out", crop_only,
+                        "--engine", "mesh", "--crop-only")
+    assert code == 0, err
+    assert cv2.imread(str(crop_only / "000000.png")).shape == (256, 256, 3)
+
+
+def test_animate_output_size_fit_and_green_background(capsys, driving_clip, tmp_path):
+    out = tmp_path / "frames"
+    code, _, err = _run(capsys, "animate", "--avatar", ASTRONAUT, "--driving", driving_clip, "--out", out,
+                        "--engine", "mesh", "--output-size", "640x360", "--fit", "contain", "--background", "green")
+    assert code == 0, err
+    frame = cv2.cvtColor(cv2.imread(str(out / "000000.png")), cv2.COLOR_BGR2RGB)
+    assert frame.shape == (360, 640, 3)
+    assert np.abs(frame[:, :40].astype(int) - (0, 177, 64)).max() < 3  # the contain bars: the chroma colour
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--output-size", "1281x720", "must be even"), ("--output-size", "big", "not a size"),
+    ("--background", "plaid", "not a background"), ("--fit", "stretch", "invalid choice")])
+def test_bad_output_options_are_one_error_line(capsys, driving_clip, tmp_path, option, value, message):
+    code, _, err = _run_catching_exit(capsys, "animate", "--avatar", ASTRONAUT, "--driving", driving_clip,
+                                      "--out", tmp_path / "o.mp4", option, value)
+    assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def _run_catching_exit(capsys, *argv):
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exit:
+        code = exit.code
+    return code, None, capsys.readouterr().err

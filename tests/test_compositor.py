@@ -2,14 +2,16 @@
 
 import cv2
 import numpy as np
+import pytest
 
 from conftest import ASTRONAUT, moved
-from core.compose.compositor import Compositor, OutputSettings
+from core.compose.compositor import Compositor, OutputSettings, parse_size, portrait_size, replace_background
 from core.engines import EngineChoice
 from core.face.avatar import load_portrait
 from core.live.builder import LiveSetup, build_pipeline
-from core.live.sinks import CallbackSink
-from core.media.video_io import Mp4Writer
+from core.live.sinks import CallbackSink, RecorderSink, VirtualCameraSink
+from core.media.video_io import Clip, Mp4Writer
+from fakes import FakeCamera
 
 
 def test_at_rest_the_picture_is_the_portrait_and_still_outside_the_face():
@@ -42,7 +44,9 @@ def test_the_cover_fit_keeps_the_face_in_the_picture():
     assert faces and 0.2 * 720 < faces[0][:, 1].mean() < 0.6 * 720
 
 
-def test_the_camera_picture_never_reaches_the_call(tmp_path, astronaut):
+@pytest.mark.parametrize("fit, background", [("cover", "portrait"), ("contain", "blur"), ("cover", "green"),
+                                             ("contain", "#102030")])
+def test_the_camera_picture_never_reaches_the_call(tmp_path, astronaut, fit, background):
     marker = np.array([255, 0, 255], np.uint8)
     clip = tmp_path / "marked.mp4"
     writer = Mp4Writer(clip, 30, (640, 360))
@@ -54,12 +58,56 @@ def test_the_camera_picture_never_reaches_the_call(tmp_path, astronaut):
         writer.write(canvas)
     writer.close()
     pictures = []
-    pipeline = build_pipeline(LiveSetup(camera=clip, avatar=ASTRONAUT, choice=EngineChoice(engine="mesh")),
-                              [CallbackSink(lambda frame: pictures.append(frame.picture))]).start()
-    pipeline.wait(timeout=30)
+    output = OutputSettings(size=(960, 540), fit=fit, background=background)
+    pipeline = build_pipeline(LiveSetup(camera=clip, avatar=ASTRONAUT, choice=EngineChoice(engine="mesh"),
+                                        output=output),
+                              [CallbackSink(lambda frame: pictures.append(frame.picture))])
+    camera = VirtualCameraSink(size=pipeline.output_size, camera_factory=FakeCamera)
+    recorder = RecorderSink(tmp_path / "rec.mp4", 30, pipeline.output_size)
+    pipeline.add_sink(camera)
+    pipeline.add_sink(recorder)
+    pipeline.start().wait(timeout=30)
     pipeline.stop()
-    assert len(pictures) > 10
-    for picture in pictures:
-        assert picture.shape == (720, 1280, 3)
+    recorded = list(Clip(recorder.path, 30, 0).frames())
+    assert len(pictures) > 10 and len(camera._camera.frames) == len(pictures) and len(recorded) >= len(pictures)
+    for picture in pictures + camera._camera.frames + recorded:
+        assert picture.shape == (540, 960, 3)
         distance = np.abs(picture.astype(int) - marker.astype(int)).max(2)
         assert (distance < 60).sum() == 0
+
+
+def test_backgrounds_replace_only_what_is_behind_the_person():
+    portrait, crop = load_portrait(ASTRONAUT)
+    green = replace_background(portrait, "green")
+    blurred = replace_background(portrait, "blur")
+    inner = (slice(20, 44), slice(20, 44))  # the middle of the face crop: skin, eyes, nose
+    assert np.abs(crop.extract(green, 64)[inner].astype(int) - crop.extract(portrait, 64)[inner]).mean() < 2
+    corner = (slice(0, 40), slice(0, 40))  # the flag behind her, top left
+    assert np.abs(green[corner].astype(int) - (0, 177, 64)).max() < 10
+    assert cv2.Laplacian(blurred[corner], cv2.CV_64F).var() < 0.2 * cv2.Laplacian(portrait[corner], cv2.CV_64F).var()
+    assert replace_background(portrait, "portrait") is portrait
+
+
+@pytest.mark.parametrize("text, size", [("1280x720", (1280, 720)), ("1920X1080", (1920, 1080))])
+def test_output_sizes_parse(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["1281x720", "1280", "x", "0x0", "8000x720", "axb"])
+def test_bad_output_sizes_say_why(text):
+    with pytest.raises(ValueError, match=text if text.isalnum() else ""):
+        parse_size(text)
+
+
+def test_the_portrait_size_is_capped_and_even():
+    assert portrait_size(np.zeros((3001, 2001, 3), np.uint8)) == (1366, 2048)
+    assert portrait_size(np.zeros((511, 383, 3), np.uint8)) == (384, 512)
+
+
+def test_a_compose_at_the_portrait_size_is_the_portrait_at_rest():
+    portrait, crop = load_portrait(ASTRONAUT)
+    compositor = Compositor(portrait, crop, OutputSettings(size=None))
+    assert compositor.size == (512, 512)
+    assert np.array_equal(compositor.background, portrait)
+    rest = compositor.compose(compositor.face)  # the avatar at rest, as an engine at the avatar's size gives it
+    assert np.abs(rest.astype(int) - portrait).max() <= 1

@@ -13,70 +13,145 @@ import cv2
 import numpy as np
 
 from core.compose.canvas import CALL_SIZE
+from core.face.segmentation import person_mask
 from core.media.crop import Crop
 
 FITS = ("cover", "contain")
+BACKGROUNDS = ("portrait", "blur", "green")  # and any colour: a name below or #RRGGBB
+_COLOURS = {"green": (0, 177, 64), "blue": (0, 71, 187), "black": (0, 0, 0), "white": (255, 255, 255),
+            "grey": (128, 128, 128), "gray": (128, 128, 128), "magenta": (255, 0, 255)}
+OUTPUT_SIZES = ("1280x720", "1920x1080", "960x540", "640x360")  # offered in the window; any even WxH on the CLI
+_MAX_SIDE = 3840  # the largest output side accepted (4K)
+PORTRAIT_CAP = 2048  # a portrait's long side is capped here when the output takes the portrait's own size
 
 
 @dataclass(frozen=True)
 class OutputSettings:
-    """The call picture: ``size`` (width, height); ``fit`` cover crops the portrait to fill it, contain shows
-    it whole over a blurred copy of itself. ``feather``: the blend's soft edge, as a fraction of the crop."""
+    """The call picture: ``size`` (width, height; None: the portrait's own, capped at PORTRAIT_CAP); ``fit``
+    cover crops the portrait to fill it, contain shows it whole over a backdrop; ``background`` the portrait's
+    own, ``blur`` (the person sharp over their own background blurred) or a colour for chroma key;
+    ``feather``: the blend's soft edge, a fraction of the crop."""
 
-    size: tuple[int, int] = CALL_SIZE
+    size: tuple[int, int] | None = CALL_SIZE
     fit: str = "cover"
+    background: str = "portrait"
     feather: float = 0.14
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """``1280x720`` as (1280, 720); ValueError saying what is wrong (even sides, at most 3840)."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"{text!r}: not a size such as 1280x720") from None
+    if not (16 <= width <= _MAX_SIDE and 16 <= height <= _MAX_SIDE):
+        raise ValueError(f"{text}: each side must be between 16 and {_MAX_SIDE}")
+    if width % 2 or height % 2:
+        raise ValueError(f"{text}: width and height must be even (video encoders need it)")
+    return width, height
+
+
+def background_colour(spec: str) -> tuple[int, int, int] | None:
+    """The RGB of a colour background (``green``, ``#00b140``); None for ``portrait`` and ``blur``; ValueError
+    for anything else."""
+    spec = spec.strip().lower()
+    if spec in ("portrait", "blur"):
+        return None
+    if spec in _COLOURS:
+        return _COLOURS[spec]
+    if len(spec) == 7 and spec[0] == "#":
+        try:
+            return tuple(int(spec[i:i + 2], 16) for i in (1, 3, 5))
+        except ValueError:
+            pass
+    raise ValueError(f"{spec!r}: not a background (portrait, blur, a colour name such as green, or #RRGGBB)")
+
+
+def portrait_size(portrait: np.ndarray, cap: int = PORTRAIT_CAP) -> tuple[int, int]:
+    """The portrait's own (width, height), the long side capped at ``cap``, rounded to even sides."""
+    h, w = portrait.shape[:2]
+    scale = min(1.0, cap / max(h, w))
+    return max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
+
+
+def replace_background(portrait: np.ndarray, background: str) -> np.ndarray:
+    """The portrait with its background replaced (once per avatar: the person is cut out by segmentation)."""
+    colour = background_colour(background)
+    if background.strip().lower() == "portrait":
+        return portrait
+    if colour is None:  # blur, as call apps do: strong enough that nothing behind the person is legible
+        sigma = max(portrait.shape[:2]) / 40
+        backdrop = cv2.GaussianBlur(portrait, (0, 0), sigma)
+    else:
+        backdrop = np.empty_like(portrait)
+        backdrop[:] = colour
+    mask = person_mask(portrait)[..., None]
+    return (portrait * mask + backdrop * (1 - mask)).round().astype(np.uint8)
+
+
 class Compositor:
-    """Prepared once per avatar: the portrait fitted to the output, and where the face crop lands in it."""
+    """Prepared once per avatar: the portrait (background already replaced) fitted to the output, and where
+    the face crop lands in it. ``face`` is that square as pictured (``face_side`` pixels): the avatar to
+    give an engine that renders at the avatar's size."""
 
     def __init__(self, portrait: np.ndarray, crop: Crop, settings: OutputSettings = OutputSettings()):
         self.settings = settings
-        width, height = settings.size
+        self.size = width, height = settings.size or portrait_size(portrait)
         h, w = portrait.shape[:2]
         scale = (max if settings.fit == "cover" else min)(width / w, height / h)
         centre = np.array([w / 2, h / 2])
         if settings.fit == "cover":
             # The window on the portrait follows the face (a little below it, for the shoulders), inside it.
             half = np.array([width, height]) / scale / 2
-            centre = np.clip([crop.cx, crop.cy + 0.15 * crop.size], half, np.array([w, h]) - half)
+            centre = np.clip([crop.cx, crop.cy + 0.15 * crop.size], half, np.maximum(half, np.array([w, h]) - half))
         to_output = np.array([[scale, 0, width / 2 - scale * centre[0]], [0, scale, height / 2 - scale * centre[1]]])
-        self.background = cv2.warpAffine(portrait, to_output, (width, height), flags=cv2.INTER_AREA
-                                         if scale < 1 else cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
-        if settings.fit == "contain":
-            blurred = cv2.resize(cv2.resize(portrait, (16, 9), interpolation=cv2.INTER_AREA), (width, height))
-            inside = cv2.warpAffine(np.ones((h, w), np.uint8), to_output, (width, height)) > 0
-            self.background[~inside] = blurred[~inside]
-        # The face crop's square in output pixels, clipped to the picture.
+        # The face square is snapped (by under a pixel) to a whole number of whole output pixels: a face
+        # rendered at that size is pasted without resampling.
         side = max(2, int(round(crop.size * scale)))
-        x0 = int(round(to_output[0, 0] * crop.cx + to_output[0, 2] - side / 2))
-        y0 = int(round(to_output[1, 1] * crop.cy + to_output[1, 2] - side / 2))
-        self._side, self._origin = side, (x0, y0)
+        x0, y0 = (int(v) for v in np.round(to_output[:, :2] @ [crop.cx, crop.cy] + to_output[:, 2] - side / 2))
+        flags = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+        self.background = cv2.warpAffine(portrait, to_output, (width, height), flags=flags,
+                                         borderMode=cv2.BORDER_REFLECT)
+        self.face = cv2.warpAffine(portrait, to_output - [[0, 0, x0], [0, 0, y0]], (side, side), flags=flags,
+                                   borderMode=cv2.BORDER_REFLECT)  # the face square, pixel for pixel as pictured
+        if settings.fit == "contain":
+            colour = background_colour(settings.background)
+            if colour is None:
+                backdrop = cv2.resize(cv2.resize(portrait, (16, 9), interpolation=cv2.INTER_AREA), (width, height))
+            else:
+                backdrop = np.empty_like(self.background)
+                backdrop[:] = colour
+            inside = cv2.warpAffine(np.ones((h, w), np.uint8), to_output, (width, height)) > 0
+            self.background[~inside] = backdrop[~inside]
+        self.face_side = side
         ox0, oy0, ox1, oy1 = max(x0, 0), max(y0, 0), min(x0 + side, width), min(y0 + side, height)
         self._out = (slice(oy0, oy1), slice(ox0, ox1))
         self._face = (slice(oy0 - y0, oy1 - y0), slice(ox0 - x0, ox1 - x0))
-        self._alpha = np.ascontiguousarray(_feathered_square(side, settings.feather)[self._face])
-        seam = (self._alpha > 0.05) & (self._alpha < 0.6)
-        self._seam = seam
-        self._target_colour = self.background[self._out][seam].mean(0) if seam.any() else None
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.settings.size
+        alpha = _feathered_square(side, settings.feather)[self._face]
+        self._alpha = np.ascontiguousarray(np.repeat(alpha[..., None], 3, axis=2))
+        self._beta = 1 - self._alpha
+        self._under = (self.background[self._out] * self._beta).astype(np.float32)  # fixed: computed once
+        seam = (alpha > 0.05) & (alpha < 0.6)
+        self._seam = seam.astype(np.uint8)
+        self._target_colour = np.array(cv2.mean(self.background[self._out], self._seam)[:3]) if seam.any() else None
 
     def compose(self, face: np.ndarray) -> np.ndarray:
         """The call picture with ``face`` (the engine's square output) pasted into the portrait."""
         picture = self.background.copy()
         if self._out[0].start >= self._out[0].stop or self._out[1].start >= self._out[1].stop:
             return picture
-        interpolation = cv2.INTER_CUBIC if self._side > face.shape[0] else cv2.INTER_AREA
-        pasted = np.ascontiguousarray(cv2.resize(face, (self._side, self._side), interpolation=interpolation)[self._face])
+        if face.shape[0] != self.face_side:
+            interpolation = cv2.INTER_CUBIC if self.face_side > face.shape[0] else cv2.INTER_AREA
+            face = cv2.resize(face, (self.face_side, self.face_side), interpolation=interpolation)
+        pasted = face[self._face]
+        shift = (0.0, 0.0, 0.0)
         if self._target_colour is not None:
             # A colour or brightness drift of the engine shows as a square edge: shift it back at the seam.
-            shift = self._target_colour - pasted[self._seam].mean(0)
-            pasted = cv2.add(pasted.astype(np.int16), np.round(shift).astype(np.int16), dtype=cv2.CV_8U)
-        picture[self._out] = cv2.blendLinear(pasted, picture[self._out], self._alpha, 1 - self._alpha)
+            shift = tuple(self._target_colour - cv2.mean(pasted, self._seam)[:3])
+        # picture = (face + shift) * alpha + background * (1 - alpha), the second term computed once.
+        lifted = cv2.add(pasted, (*shift, 0.0), dtype=cv2.CV_32F)
+        blended = cv2.add(cv2.multiply(lifted, self._alpha), self._under)
+        picture[self._out] = cv2.convertScaleAbs(blended)  # rounds and saturates to 0..255
         return picture
 
 

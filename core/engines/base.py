@@ -10,17 +10,20 @@ from core.frames import DrivingFace
 
 
 class Engine(Protocol):
-    """Animates an avatar from driving faces. ``resolution`` is the side of the square output."""
+    """Animates an avatar from driving faces. ``resolution`` is the side of the driving face crops it reads
+    (and of a network's own output); the avatar may be any square size."""
 
     name: str
     device: str
     resolution: int
 
     def set_avatar(self, rgb: np.ndarray) -> None:
-        """Prepare an avatar (RGB uint8, square, framed like the driving crops); cache what depends on it."""
+        """Prepare an avatar (RGB uint8, square, any size, framed like the driving crops); cache what depends
+        on it."""
 
     def calibrate(self, frame: DrivingFace) -> None:
         """Take this frame as the neutral pose: motion is measured from it."""
 
     def animate(self, frame: DrivingFace) -> np.ndarray:
-        """The avatar moved as the driver moved since calibration: RGB uint8, resolution x resolution."""
+        """The avatar moved as the driver moved since calibration: RGB uint8, square, at the avatar's size
+        (the mesh warp) or at ``resolution`` (a network)."""

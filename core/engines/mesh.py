@@ -4,7 +4,9 @@ The driver's motion since calibration splits into a rigid head pose (3-D similar
 expressions do not move) and an expression residual. The avatar's landmarks take the residual in their own
 frame and scale, then turn with the head. Rings around the face follow the head, fixed anchors hold the
 image border, and a piecewise-affine backward warp over their triangulation moves the avatar's pixels.
-A mouth opened wider than the avatar's own gets a dark interior and teeth.
+The warp is solved on a grid of ``resolution`` and applied to the avatar at its own size (the backward
+map upsampled, which also smooths the triangle boundaries), so a large avatar comes out as sharp as it
+went in. A mouth opened wider than the avatar's own gets a dark interior and teeth.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ _FACE_OVAL = np.array([10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288
 _UPPER_INNER_LIP = np.array([78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308])
 _LOWER_INNER_LIP = np.array([78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308])
 _LIP_GAP = (13, 14)
+_IDENTITY_AFFINE = np.array([[1, 0], [0, 1], [0, 0]])  # [x y 1] @ it = (x, y)
+_MAP_SMOOTHING = 1.0  # grid pixels: anti-aliases fold edges, leaves affine (smooth) regions unchanged
 
 
 @dataclass(frozen=True)
 class MeshOptions:
-    resolution: int = 256
+    resolution: int = 256  # the grid the warp is solved on; the output has the avatar's own size
     head_ring: float = 1.3  # ring around the face (hair, ears), scaled from the face oval; moves with the head
     outer_ring: float = 1.9  # ring that moves half as much: the neck and hair ends blend into a still background
     outer_follow: float = 0.5
@@ -62,7 +66,7 @@ def _affine_2d(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 class MeshEngine:
-    """Landmark-driven warp behind the engine contract; runs on the CPU at any output resolution."""
+    """Landmark-driven warp behind the engine contract; runs on the CPU and renders at the avatar's size."""
 
     name = "mesh"
     device = "cpu"
@@ -82,13 +86,17 @@ class MeshEngine:
     # The contract.
 
     def set_avatar(self, rgb: np.ndarray) -> None:
-        rgb = np.ascontiguousarray(rgb if rgb.shape[:2] == (self.resolution,) * 2
-                                   else cv2.resize(rgb, (self.resolution, self.resolution)))
+        full = np.ascontiguousarray(rgb)
+        rgb = full if full.shape[0] == self.resolution else cv2.resize(
+            full, (self.resolution, self.resolution), interpolation=cv2.INTER_AREA)
         faces = self._image_landmarker.detect(rgb)
         if not faces:
             raise UserError("the mesh engine needs a face in the avatar, and none was found in it")
-        self._avatar = rgb
-        self._last = rgb
+        self._avatar = full
+        self._scale = full.shape[0] / self.resolution  # output pixels per grid pixel
+        ys, xs = np.mgrid[0:full.shape[0], 0:full.shape[0]].astype(np.float32)
+        self._identity = np.dstack([xs, ys])  # each avatar pixel's own position: the map where nothing moves
+        self._last = full
         self._points = faces[0].astype(np.float64)
         self._rigid_centre = self._points[_RIGID].mean(0)
         self._ring_base, self._ring_follow = self._rings()
@@ -110,8 +118,11 @@ class MeshEngine:
         if self._neutral is None:
             self._neutral = landmarks
         moved = self.moved_points(landmarks)
-        target = np.vstack([moved[:, :2], self._moved_rings(moved)])
-        out = cv2.remap(self._avatar, self._backward_map(target), None, cv2.INTER_LINEAR,
+        rings = self._moved_rings(moved)
+        target = np.vstack([moved[:, :2], rings])
+        # Rings lie behind the face: where a turn folds the cheek over them, the face is drawn on top.
+        depth = np.concatenate([moved[:, 2], np.full(len(rings), moved[:, 2].max() + 1)])
+        out = cv2.remap(self._avatar, self._backward_map(target, depth), None, cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE)
         if self.options.mouth_interior:
             self._paint_mouth(out, moved)
@@ -155,18 +166,43 @@ class MeshEngine:
 
     # Warp.
 
-    def _backward_map(self, target: np.ndarray) -> np.ndarray:
-        """Per output pixel, where to sample the avatar: each target triangle maps affinely to its source."""
-        tri = self._triangles
-        dst = np.concatenate([target[tri], np.ones((len(tri), 3, 1))], axis=2)  # (T, 3, 3)
-        det = np.linalg.det(dst)
-        ok = np.abs(det) > 1e-6
-        affines = np.zeros((len(tri) + 1, 3, 2))
-        affines[:-1][ok] = np.linalg.solve(dst[ok], self._source[tri][ok])  # degenerate triangles never drawn
-        affines[-1] = [[1, 0], [0, 1], [0, 0]]  # pixels no triangle covers stay where they are
-        ids = _rasterize(target[tri], ok, self.resolution)
-        per_pixel = affines.astype(np.float32)[ids]  # (H, W, 3, 2)
-        return np.einsum("hwk,hwkc->hwc", self._pixels, per_pixel)
+    def _backward_map(self, target: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        """Per avatar pixel, where to sample the avatar: each target triangle maps affinely to its source.
+
+        Triangles are drawn far to near (``depth`` per point, larger is farther), so a fold shows the near one.
+        The map is solved on the grid as a displacement, smoothed, and upsampled to the avatar's size: an
+        affine map stays as it is, but where a turn folds triangles over each other the map jumps from one
+        pixel to the next, and that jump drawn pixel by pixel is a stair-step edge.
+        """
+        displacement, moving = self._grid_displacement(target, depth)
+        smoothed = cv2.GaussianBlur(displacement, (0, 0), _MAP_SMOOTHING, borderType=cv2.BORDER_REPLICATE)
+        smoothed *= moving[..., None]  # what stands still stays exactly still
+        if self._scale == 1:
+            return cv2.add(self._identity, smoothed)
+        side = self._avatar.shape[0]
+        upsampled = cv2.resize(smoothed * np.float32(self._scale), (side, side), interpolation=cv2.INTER_LINEAR)
+        return cv2.add(self._identity, upsampled)
+
+    def _grid_displacement(self, target: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(H, W, 2) grid-pixel offsets from each grid pixel to where it samples the avatar, and (H, W) 1 where
+        they move (0 where nothing does: no triangle, one whose corners all stay put, the fixed border)."""
+        tri = self._triangles[np.argsort(-depth[self._triangles].mean(1), kind="stable")]
+        corners = target[tri]
+        (x0, x1, x2), (y0, y1, y2) = corners[..., 0].T, corners[..., 1].T
+        # Each triangle's affine from target to source, [x y 1] @ A = source, by the 3x3 adjugate: one
+        # vectorised expression for every triangle instead of a batched LAPACK solve.
+        det = x0 * (y1 - y2) + x1 * (y2 - y0) + x2 * (y0 - y1)
+        ok = np.abs(det) > 1e-6  # degenerate triangles are never drawn
+        adjugate = np.stack([np.stack([y1 - y2, y2 - y0, y0 - y1], -1), np.stack([x2 - x1, x0 - x2, x1 - x0], -1),
+                             np.stack([x1 * y2 - x2 * y1, x2 * y0 - x0 * y2, x0 * y1 - x1 * y0], -1)], 1)
+        offsets = np.zeros((len(tri) + 1, 3, 2))
+        offsets[:-1][ok] = (np.einsum("tij,tjc->tic", adjugate[ok], self._source[tri][ok]) / det[ok, None, None]
+                            - _IDENTITY_AFFINE)
+        still = np.append(np.abs(corners - self._source[tri]).max((1, 2)) < 1e-3, True)  # the last: no triangle
+        offsets[still] = 0
+        ids = _rasterize(corners, ok, self.resolution)
+        displacement = np.einsum("hwk,hwkc->hwc", self._pixels, offsets.astype(np.float32)[ids])
+        return displacement, (np.abs(displacement).max(-1) >= 1e-3).astype(np.float32)
 
     # Mouth.
 
@@ -180,15 +216,17 @@ class MeshEngine:
         if opening <= 0.02:
             return
         strength = float(np.clip((opening - 0.02) / 0.06, 0, 1))
-        upper, lower = moved[_UPPER_INNER_LIP, :2], moved[_LOWER_INNER_LIP, :2]
+        k, side = self._scale, out.shape[0]  # the mouth is drawn in output pixels
+        to_out = lambda p: (p + 0.5) * k - 0.5  # noqa: E731
+        upper, lower = to_out(moved[_UPPER_INNER_LIP, :2]), to_out(moved[_LOWER_INNER_LIP, :2])
         polygon = np.vstack([upper, lower[::-1]])
-        low = np.clip(np.floor(polygon.min(0)).astype(int) - 3, 0, self.resolution)
-        high = np.clip(np.ceil(polygon.max(0)).astype(int) + 4, 0, self.resolution)
+        low = np.clip(np.floor(polygon.min(0)).astype(int) - 3, 0, side)
+        high = np.clip(np.ceil(polygon.max(0)).astype(int) + 4, 0, side)
         if (high - low).min() < 2:
             return
         size = high - low
         mouth = _mask(polygon - low, size)
-        gap = float(np.linalg.norm(moved[_LIP_GAP[0], :2] - moved[_LIP_GAP[1], :2]))
+        gap = float(np.linalg.norm(moved[_LIP_GAP[0], :2] - moved[_LIP_GAP[1], :2])) * k
         # Interior: darkest deep inside, lighter towards the lips.
         depth = cv2.GaussianBlur(mouth, (0, 0), max(gap / 4, 1.0))
         interior = np.array(self.options.mouth_colour, np.float32) * (1.35 - 0.9 * depth[..., None])
@@ -200,8 +238,9 @@ class MeshEngine:
             teeth_rgb = np.array(self.options.teeth_colour, np.float32) * shade
             layer = layer * (1 - 0.9 * teeth[..., None]) + teeth_rgb * 0.9 * teeth[..., None]
         else:
-            shift = (upper - self._points[_UPPER_INNER_LIP, :2]).mean(0)
-            own_polygon = np.vstack([self._points[_UPPER_INNER_LIP, :2], self._points[_LOWER_INNER_LIP, :2][::-1]])
+            own_upper, own_lower = to_out(self._points[_UPPER_INNER_LIP, :2]), to_out(self._points[_LOWER_INNER_LIP, :2])
+            shift = (upper - own_upper).mean(0)
+            own_polygon = np.vstack([own_upper, own_lower[::-1]])
             own_mask = _mask(own_polygon + shift - low, size) * mouth
             # own[y, x] = avatar[y + low - shift]: the avatar's mouth moved with the upper lip, not stretched.
             source_of = np.float32([[1, 0, low[0] - shift[0]], [0, 1, low[1] - shift[1]]])
@@ -225,7 +264,8 @@ class MeshEngine:
 
 
 def _rasterize(corners: np.ndarray, drawn: np.ndarray, size: int) -> np.ndarray:
-    """Which triangle covers each pixel centre: (size, size) indices into ``corners`` (T, 3, 2), T for none.
+    """Which triangle covers each pixel centre: (size, size) indices into ``corners`` (T, 3, 2), T for none;
+    where triangles overlap, the later one (numpy keeps the last of repeated assignments).
 
     A scanline fill vectorised over every (triangle, row) pair: each row's span comes from where it crosses
     the triangle's edges. A handful of large numpy operations, not a drawing call per triangle, each of which

@@ -6,15 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from core.engines import EngineChoice, cpu_fallback, create_engine
 import numpy as np
 
-from core.compose.compositor import Compositor, OutputSettings
+from core.engines import EngineChoice, cpu_fallback, create_engine
+from core.compose.compositor import Compositor, OutputSettings, replace_background
 from core.face.avatar import load_avatar, load_portrait
 from core.live.capture import FrameSource
 from core.live.events import Event
 from core.live.pipeline import LivePipeline, PipelineSettings
 from core.live.sinks import Sink
+
+MAX_FACE_SIDE = 1024  # the largest face crop an engine is given: a 4K output's face, with room to spare
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class LiveSetup:
     paced: bool = True
     allow_random_weights: bool = False
     check_camera: bool = False  # open the camera once before building: the run command fails fast
+    output: OutputSettings = OutputSettings()
 
 
 def build_pipeline(setup: LiveSetup, sinks: list[Sink] = (),
@@ -46,16 +49,25 @@ def build_pipeline(setup: LiveSetup, sinks: list[Sink] = (),
     if setup.check_camera:
         source.check()
     engine = create_engine(setup.choice, setup.allow_random_weights)
-    avatar, compositor = prepare_avatar(setup.avatar, engine.resolution, setup.align, setup.whole_image)
+    avatar, compositor = prepare_avatar(setup.avatar, engine.resolution, setup.align, setup.whole_image,
+                                        setup.output)
     return LivePipeline(source, engine, avatar, list(sinks), PipelineSettings(align=setup.align),
                         on_event=on_event, fallback=cpu_fallback, compositor=compositor)
 
 
 def prepare_avatar(path: str | Path, size: int, align: bool = True, whole_image: bool = False,
                    output: OutputSettings = OutputSettings()) -> tuple[np.ndarray, Compositor | None]:
-    """An avatar file as the engine's face crop and the compositor that pastes it back into the portrait;
-    without alignment, the whole image resized and no compositor (the raw model output)."""
+    """An avatar file as the engine's face crop and the compositor that pastes it back into the portrait.
+
+    The crop has the size it takes in the output (at least ``size``, at most MAX_FACE_SIDE), so an engine
+    that renders at the avatar's size is as sharp as the portrait. Without alignment: the whole image
+    resized to ``size`` and no compositor (the raw model output).
+    """
     if not align:
         return load_avatar(path, size, align=False), None
     portrait, crop = load_portrait(path, whole_image)
-    return crop.extract(portrait, size), Compositor(portrait, crop, output)
+    portrait = replace_background(portrait, output.background)
+    compositor = Compositor(portrait, crop, output)
+    if size <= compositor.face_side <= MAX_FACE_SIDE:
+        return compositor.face, compositor
+    return crop.extract(portrait, min(max(compositor.face_side, size), MAX_FACE_SIDE)), compositor

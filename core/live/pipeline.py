@@ -102,7 +102,7 @@ class LivePipeline:
         self._calibration_wanted = threading.Event()
         self._calibration = 0  # bumped by the align thread each time a neutral pose is taken
         self._engine_calibration = 0
-        self._avatar = resize_square(avatar, engine.resolution)
+        self._avatar = avatar
         self._pending_avatar: tuple[np.ndarray, Compositor | None] | None = None
         self._compositor = compositor
         self._avatar_lock = threading.Lock()
@@ -137,12 +137,14 @@ class LivePipeline:
         """Switch avatars (the face crop, and the compositor that pastes it back into its portrait); the
         engine thread takes it before its next frame."""
         with self._avatar_lock:
-            self._pending_avatar = (resize_square(rgb, self.engine.resolution), compositor)
+            self._pending_avatar = (rgb, compositor)
 
     @property
     def output_size(self) -> tuple[int, int]:
-        """The size (width, height) of the pictures the sinks get."""
-        compositor = self._compositor
+        """The size (width, height) of the pictures the sinks get (once an avatar just set is taken up)."""
+        with self._avatar_lock:
+            pending = self._pending_avatar
+        compositor = pending[1] if pending and pending[1] else self._compositor
         return compositor.size if compositor else (self.engine.resolution, self.engine.resolution)
 
     def set_smoothing(self, strength: float) -> None:
@@ -351,7 +353,6 @@ class LivePipeline:
                                                f"{replacement.device}", problem=True))
         self.engine = replacement
         self.stats.engine, self.stats.device = replacement.name, replacement.device
-        self._avatar = resize_square(self._avatar, replacement.resolution)
         replacement.set_avatar(self._avatar)
         self._engine_calibration = 0  # the new engine takes the next frame as its neutral pose
         self._calibration_wanted.set()

@@ -49,6 +49,7 @@ class VirtualCameraSink:
                  mirror: bool = False, camera_factory: Callable | None = None):
         import pyvirtualcam
 
+        self.camera_factory = camera_factory
         factory = camera_factory or pyvirtualcam.Camera
         self.size, self.mirror = size, mirror
         try:
@@ -117,7 +118,7 @@ class RecorderSink:
 
     def close(self) -> None:
         """Finish the file (waiting for the frames already handed over) and read it back: raises UserError
-        unless a video that plays is in place."""
+        unless a video that plays is in place, or no picture came at all (``frames_written`` 0, no file)."""
         while self._thread.is_alive():
             try:
                 self._queue.put(None, timeout=0.1)
@@ -129,7 +130,7 @@ class RecorderSink:
             raise self._error
         self._writer.close()
         if not self._writer.frames_written:
-            raise UserError(f"{self.path}: nothing was recorded (no picture reached the recorder)")
+            return  # stopped before the first picture: no file, and nothing to say it was saved
         clip = open_clip(self.path)
         self.seconds = clip.frame_count / clip.fps
 

@@ -8,8 +8,9 @@ from typing import Iterable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from core.face.alignment import AlignmentSettings, FaceAligner
+from core.compose.compositor import Compositor
 from core.engines.base import Engine
+from core.face.alignment import AlignmentSettings, FaceAligner
 from core.frames import DrivingFace
 from core.media.images import resize_square
 from core.media.video_io import Clip, open_writer
@@ -22,7 +23,7 @@ def plain_faces(frames: Iterable[np.ndarray], size: int) -> Iterator[DrivingFace
 
 
 def aligned_faces(frames: Iterable[np.ndarray], size: int, fps: float,
-                     settings: AlignmentSettings = AlignmentSettings()) -> Iterator[DrivingFace | None]:
+                  settings: AlignmentSettings = AlignmentSettings()) -> Iterator[DrivingFace | None]:
     """Face crops of the driving frames, locked at the first frame with a face; None where there is none."""
     aligner = FaceAligner(size, settings)
     try:
@@ -36,16 +37,20 @@ def aligned_faces(frames: Iterable[np.ndarray], size: int, fps: float,
 
 
 def animate_clip(engine: Engine, avatar: np.ndarray, clip: Clip, out: str | Path,
-                 features: Iterable[DrivingFace | None], progress: bool = True) -> int:
+                 features: Iterable[DrivingFace | None], compositor: Compositor | None = None,
+                 progress: bool = True) -> int:
     """Write one output frame per driving frame; the first frame with a face is the neutral pose.
 
-    A frame without a face repeats the last output (the avatar at rest before the first face). The output
-    is complete or absent, never half-written. Returns the number of frames written.
+    With a compositor each frame is the whole portrait with the animated face pasted back, at the
+    compositor's size; without, the engine's square output (then ``avatar`` should be at the engine's
+    resolution). A frame without a face repeats the last output (the avatar at rest before the first face).
+    The output is complete or absent, never half-written. Returns the number of frames written.
     """
-    last = resize_square(avatar, engine.resolution)  # the avatar at rest, until the first face
-    engine.set_avatar(last)
+    engine.set_avatar(avatar)
+    last = avatar
+    size = compositor.size if compositor else (avatar.shape[1], avatar.shape[0])
     calibrated = False
-    writer = open_writer(out, clip.fps, (engine.resolution, engine.resolution))
+    writer = open_writer(out, clip.fps, size)
     try:
         for frame in tqdm(features, total=clip.frame_count, unit="frame", desc="animate",
                           disable=None if progress else True):
@@ -54,7 +59,7 @@ def animate_clip(engine: Engine, avatar: np.ndarray, clip: Clip, out: str | Path
                     engine.calibrate(frame)
                     calibrated = True
                 last = engine.animate(frame)
-            writer.write(last)
+            writer.write(compositor.compose(last) if compositor else last)
     except BaseException:
         writer.abort()
         raise
