@@ -80,7 +80,7 @@ def main() -> int:
     rows, figures = [], {}
     for name, pose in POSES.items():
         face = DrivingFace(image=small, landmarks=pose(neutral))
-        after = compositor.compose(after_engine.animate(face))
+        after = compositor.compose(after_engine.animate(face), blend=False)  # the mesh pins its border
         before = compose_canvas(before_engine.animate(face), compositor.size)
         figures[name] = {"after": round(sharpness(after[ys, xs]), 1)}
         # The first build's face filled the 720-pixel square: compare the same face area.

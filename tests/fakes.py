@@ -32,7 +32,7 @@ class FakeCamera:
 class SlowEngine:
     """An engine that takes ``delay`` seconds per frame and returns the frame's mean colour."""
 
-    name, device, resolution = "slow", "cpu", 256
+    name, device, resolution, pinned_border = "slow", "cpu", 256, False
 
     def __init__(self, delay):
         self.delay, self.calibrations = delay, 0

@@ -111,3 +111,17 @@ def test_a_compose_at_the_portrait_size_is_the_portrait_at_rest():
     assert np.array_equal(compositor.background, portrait)
     rest = compositor.compose(compositor.face)  # the avatar at rest, as an engine at the avatar's size gives it
     assert np.abs(rest.astype(int) - portrait).max() <= 1
+
+
+def test_a_pinned_border_engine_is_pasted_as_is_and_a_network_is_blended():
+    portrait, crop = load_portrait(ASTRONAUT)
+    compositor = Compositor(portrait, crop, OutputSettings(size=(1280, 720)))
+    face = np.full_like(compositor.face, 77)
+    ys, xs = compositor._out
+    pasted = compositor.compose(face, blend=False)
+    assert (pasted[ys, xs] == 77).all()  # no feathered ghost of the still portrait under a mesh warp
+    outside = np.ones(pasted.shape[:2], bool)
+    outside[ys, xs] = False
+    assert np.array_equal(pasted[outside], compositor.background[outside])
+    blended = compositor.compose(face)
+    assert np.array_equal(blended[ys, xs][0], compositor.background[ys, xs][0])  # the square's edge: portrait

@@ -149,7 +149,7 @@ def test_camera_unplugged_mid_stream_reconnects_and_resumes(monkeypatch):
 
 def test_cuda_out_of_memory_falls_back_to_the_mesh_engine(camera_video, avatar_256):
     class CudaEngine:
-        name, device, resolution = "fomm", "cuda:0", 256
+        name, device, resolution, pinned_border = "fomm", "cuda:0", 256, False
 
         def set_avatar(self, rgb):
             pass

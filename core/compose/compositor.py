@@ -135,8 +135,12 @@ class Compositor:
         self._seam = seam.astype(np.uint8)
         self._target_colour = np.array(cv2.mean(self.background[self._out], self._seam)[:3]) if seam.any() else None
 
-    def compose(self, face: np.ndarray) -> np.ndarray:
-        """The call picture with ``face`` (the engine's square output) pasted into the portrait."""
+    def compose(self, face: np.ndarray, blend: bool = True) -> np.ndarray:
+        """The call picture with ``face`` (the engine's square output) pasted into the portrait.
+
+        ``blend`` False: pasted as it is, for an engine whose output already meets the portrait at the
+        square's edge (``Engine.pinned_border``); a feathered blend would only show the moved hair twice.
+        """
         picture = self.background.copy()
         if self._out[0].start >= self._out[0].stop or self._out[1].start >= self._out[1].stop:
             return picture
@@ -144,6 +148,9 @@ class Compositor:
             interpolation = cv2.INTER_CUBIC if self.face_side > face.shape[0] else cv2.INTER_AREA
             face = cv2.resize(face, (self.face_side, self.face_side), interpolation=interpolation)
         pasted = face[self._face]
+        if not blend:
+            picture[self._out] = pasted
+            return picture
         shift = (0.0, 0.0, 0.0)
         if self._target_colour is not None:
             # A colour or brightness drift of the engine shows as a square edge: shift it back at the seam.

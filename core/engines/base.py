@@ -16,6 +16,7 @@ class Engine(Protocol):
     name: str
     device: str
     resolution: int
+    pinned_border: bool  # the output equals the avatar along its border: it is pasted back without a blend
 
     def set_avatar(self, rgb: np.ndarray) -> None:
         """Prepare an avatar (RGB uint8, square, any size, framed like the driving crops); cache what depends

@@ -63,6 +63,7 @@ class FommEngine:
     """First Order Motion Model behind the engine contract."""
 
     name = "fomm"
+    pinned_border = False  # the generator redraws every pixel: its output is blended in at the edges
 
     def __init__(self, choice: EngineChoice = EngineChoice(), checkpoint: Path | None = None,
                  inference: InferenceOptions = InferenceOptions(), profile: bool = False):

@@ -70,6 +70,7 @@ class MeshEngine:
 
     name = "mesh"
     device = "cpu"
+    pinned_border = True  # the warp's border anchors never move
 
     def __init__(self, options: MeshOptions = MeshOptions()):
         self.options = options

@@ -376,7 +376,8 @@ class LivePipeline:
     def _emit(self, item: _Prepared, avatar: np.ndarray, engine_ms: float | None) -> None:
         aligned = item.aligned
         with self._working(Stage.COMPOSE):
-            picture = self._compositor.compose(avatar) if self._compositor else None
+            picture = (self._compositor.compose(avatar, blend=not self.engine.pinned_border)
+                       if self._compositor else None)
         frame = OutputFrame(avatar=avatar, captured_at=item.captured.timestamp, index=item.captured.index,
                             face_found=item.face is not None, camera=item.captured.rgb,
                             crop=aligned.crop if aligned else None, landmarks=aligned.landmarks if aligned else None,

@@ -59,7 +59,7 @@ def animate_clip(engine: Engine, avatar: np.ndarray, clip: Clip, out: str | Path
                     engine.calibrate(frame)
                     calibrated = True
                 last = engine.animate(frame)
-            writer.write(compositor.compose(last) if compositor else last)
+            writer.write(compositor.compose(last, blend=not engine.pinned_border) if compositor else last)
     except BaseException:
         writer.abort()
         raise

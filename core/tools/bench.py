@@ -58,7 +58,7 @@ def time_engine(engine: Engine, frames: int, warmup: int = 3) -> dict:
             face = engine.animate(result.face)
             _synchronize(engine.device)
             composite_start = time.perf_counter()
-            compositor.compose(face)
+            compositor.compose(face, blend=not engine.pinned_border)
             composites.append((time.perf_counter() - composite_start) * 1000)
         if i >= warmup:
             totals.append((end - start) * 1000)
