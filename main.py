@@ -1,4 +1,5 @@
-"""Facade's command line: the GUI by default, and ``animate``, ``run``, ``bench``, ``doctor``, ``convert``."""
+"""Facade's command line: the GUI by default, and ``animate``, ``run``, ``serve``, ``bench``, ``doctor``,
+``convert``."""
 
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--absolute", action="store_true", help="absolute keypoints instead of relative motion")
     parser.add_argument("--adapt-scale", action="store_true", help="scale the motion to the avatar's face size")
     parser.add_argument("--resolution", type=int, default=default.resolution, choices=MESH_RESOLUTIONS,
-                        help="mesh engine output size (FOMM runs at its config's size)")
+                        help="mesh engine warp grid (FOMM runs at its config's size)")
+    parser.add_argument("--remote", metavar="PAIRING", default="",
+                        help="run FOMM on a remote worker: the line `serve` printed, or a file holding it")
+    parser.add_argument("--remote-lossless", action="store_true", help="send frames to the worker as PNG, not JPEG")
 
 
 def _add_alignment_options(parser: argparse.ArgumentParser) -> None:
@@ -117,6 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     doctor.set_defaults(handler=_doctor)
 
+    serve = commands.add_parser("serve", help="be a remote GPU worker for Facade clients elsewhere")
+    serve.add_argument("--bind", required=True, help="tcp://HOST:PORT to listen on (tcp://0.0.0.0:5555: every address)")
+    serve.add_argument("--checkpoint", type=Path, help="FOMM checkpoint (.pth.tar or .safetensors)")
+    serve.add_argument("--config", default="vox-256", help="vox-256, taichi-256, mgif-256 or a YAML file")
+    serve.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    serve.add_argument("--precision", default="auto", help="auto: fp16 on CUDA, fp32 on the CPU")
+    serve.add_argument("--pairing-file", type=Path, help="also write the pairing string to this file")
+    serve.add_argument("--keys", type=Path, help="the worker's key file (default: in Facade's data folder); "
+                                                  "kept between runs so clients stay paired")
+    serve.set_defaults(handler=_serve)
+
     convert = commands.add_parser("convert", help="convert a .pth.tar checkpoint to .safetensors")
     convert.add_argument("checkpoint", type=Path)
     convert.add_argument("out", type=Path)
@@ -126,10 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _engine_choice(args):
     from core.engines.choice import EngineChoice
+    from core.link.pairing import parse_pairing
+
+    if args.remote:
+        parse_pairing(args.remote)  # a bad pairing is reported before the camera or a clip is opened
 
     return EngineChoice(engine=args.engine, checkpoint=args.checkpoint, config=args.config, device=args.device,
                         precision=args.precision, relative=not args.absolute, adapt_scale=args.adapt_scale,
-                        resolution=args.resolution)
+                        resolution=args.resolution, remote=args.remote, lossless=args.remote_lossless)
 
 
 def _output(args, default_size):
@@ -231,6 +250,42 @@ def _bench(args) -> int:
         result = time_engine(engine, args.frames)
     result["checkpoint"] = str(args.checkpoint) if args.checkpoint else "random weights"
     print(json.dumps(result, indent=None if args.json else 2))
+    return 0
+
+
+def _serve(args) -> int:
+    import threading
+
+    from core.engines.checkpoints import find_checkpoint, missing_checkpoint
+    from core.engines.choice import EngineChoice
+    from core.engines.fomm import FommEngine
+    from core.link.pairing import load_or_create_keys, reachable_host
+    from core.media.files import write_text_file
+    from core.media.video_io import check_output_file
+    from core.paths import user_data_dir
+    from core.tools.serve import Worker
+
+    checkpoint = find_checkpoint(args.checkpoint)
+    if checkpoint is None:
+        raise missing_checkpoint()
+    if args.pairing_file:
+        check_output_file(args.pairing_file)
+    engine = FommEngine(EngineChoice(engine="fomm", config=args.config, device=args.device,
+                                     precision=args.precision), checkpoint)
+    keys = load_or_create_keys(args.keys or user_data_dir("worker") / "keys.json")
+    worker = Worker(engine, keys, args.bind)
+    try:
+        pairing = keys.pairing(reachable_host(args.bind.split("//")[-1].rsplit(":", 1)[0]), worker.port)
+        if args.pairing_file:
+            write_text_file(args.pairing_file, f"{pairing}\n")
+        print(pairing, flush=True)
+        _say(f"serving FOMM ({engine.precision}) on {engine.device} at {worker.endpoint}. Give the line above "
+             "to the client (--remote, or Engine: Remote GPU in the window); it is a key: keep it private.")
+        worker.serve(threading.Event())
+    except KeyboardInterrupt:
+        _say("stopping")
+    finally:
+        worker.close()
     return 0
 
 

@@ -43,6 +43,9 @@ class SlowEngine:
     def calibrate(self, frame):
         self.calibrations += 1
 
+    def close(self):
+        pass
+
     def animate(self, frame: DrivingFace):
         time.sleep(self.delay)
         return np.full((256, 256, 3), int(frame.image.mean()), np.uint8)

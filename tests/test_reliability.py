@@ -157,6 +157,9 @@ def test_cuda_out_of_memory_falls_back_to_the_mesh_engine(camera_video, avatar_2
         def calibrate(self, frame):
             pass
 
+        def close(self):
+            pass
+
         def animate(self, frame: DrivingFace):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 

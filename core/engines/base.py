@@ -25,6 +25,9 @@ class Engine(Protocol):
     def calibrate(self, frame: DrivingFace) -> None:
         """Take this frame as the neutral pose: motion is measured from it."""
 
+    def close(self) -> None:
+        """Release what the engine holds beyond memory (face models, a network link)."""
+
     def animate(self, frame: DrivingFace) -> np.ndarray:
         """The avatar moved as the driver moved since calibration: RGB uint8, square, at the avatar's size
         (the mesh warp) or at ``resolution`` (a network)."""

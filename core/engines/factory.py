@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from core.engines.base import Engine
 from core.engines.checkpoints import find_checkpoint, missing_checkpoint
 from core.engines.choice import ENGINES, EngineChoice
 from core.errors import UserError
 
 
-def create_engine(choice: EngineChoice, allow_random_weights: bool = False) -> Engine:
-    """The engine for ``choice``; a FOMM without a checkpoint is an error unless random weights are allowed."""
+def create_engine(choice: EngineChoice, allow_random_weights: bool = False,
+                  on_link: Callable[[bool, str], None] | None = None) -> Engine:
+    """The engine for ``choice``; a FOMM without a checkpoint is an error unless random weights are allowed.
+    ``on_link(problem, text)``: the remote engine says when it falls back to the local one and back."""
+    if choice.engine in (None, "remote") and choice.remote:
+        return _remote_engine(choice, on_link)
     checkpoint = find_checkpoint(choice.checkpoint) if choice.engine in (None, "fomm") else None
     name = choice.engine or ("fomm" if checkpoint else "mesh")
     if name == "fomm":
@@ -22,7 +28,19 @@ def create_engine(choice: EngineChoice, allow_random_weights: bool = False) -> E
         from core.engines.mesh import MeshEngine, MeshOptions
 
         return MeshEngine(MeshOptions(resolution=choice.resolution))
+    if name == "remote":
+        raise UserError("--engine remote: needs --remote PAIRING", "the line `python main.py serve` printed")
     raise UserError(f"--engine {name}: unknown engine", f"use {' or '.join(ENGINES)}")
+
+
+def _remote_engine(choice: EngineChoice, on_link) -> Engine:
+    from core.engines.mesh import MeshEngine, MeshOptions
+    from core.engines.remote import RemoteEngine
+    from core.link.pairing import parse_pairing
+
+    pairing = parse_pairing(choice.remote)
+    return RemoteEngine(pairing, MeshEngine(MeshOptions(resolution=choice.resolution)), choice.lossless,
+                        on_event=on_link)
 
 
 def cpu_fallback(failed: Engine, error: Exception) -> Engine | None:

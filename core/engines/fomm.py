@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,16 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+@dataclass
+class FommState:
+    """One streamer as the networks see them: their avatar encoded once, and their neutral pose. An engine
+    holds one; a remote worker holds one per client and animates many in one batch."""
+
+    avatar: dict | None = None  # {"kp": keypoints, "encoded": generator.encode(...)}
+    kp_neutral: dict | None = None
+    scale: float = 1.0
+
+
 class FommEngine:
     """First Order Motion Model behind the engine contract."""
 
@@ -82,42 +93,62 @@ class FommEngine:
                                             for net in networks)
         self._profile = profile
         self.timings = {"kp_ms": 0.0, "generator_ms": 0.0}
-        self._avatar: dict | None = None
-        self._kp_neutral: dict | None = None
-        self._scale = 1.0
+        self.state = FommState()
 
-    @torch.inference_mode()
+    # The contract, for the engine's own state.
+
     def set_avatar(self, rgb: np.ndarray) -> None:
-        source = self._to_tensor(rgb)
-        self._avatar = {"kp": self.kp_detector(source), "encoded": self.generator.encode(source)}
-        self._update_scale()
+        self.set_state_avatar(self.state, rgb)
 
-    @torch.inference_mode()
     def calibrate(self, frame: DrivingFace) -> None:
-        self._kp_neutral = self.kp_detector(self._to_tensor(frame.image))
-        self._update_scale()
+        self.calibrate_state(self.state, frame.image)
+
+    def animate(self, frame: DrivingFace) -> np.ndarray:
+        return self.animate_batch([self.state], [frame.image])[0]
+
+    def close(self) -> None:
+        pass  # weights are memory: freed with the engine
+
+    # Any number of states: a worker's clients.
 
     @torch.inference_mode()
-    def animate(self, frame: DrivingFace) -> np.ndarray:
-        if self._avatar is None:
+    def set_state_avatar(self, state: FommState, rgb: np.ndarray) -> None:
+        source = self._to_tensor(rgb)
+        state.avatar = {"kp": self.kp_detector(source), "encoded": self.generator.encode(source)}
+        self._update_scale(state)
+
+    @torch.inference_mode()
+    def calibrate_state(self, state: FommState, image: np.ndarray) -> None:
+        state.kp_neutral = self.kp_detector(self._to_tensor(image))
+        self._update_scale(state)
+
+    @torch.inference_mode()
+    def animate_batch(self, states: list[FommState], images: list[np.ndarray]) -> list[np.ndarray]:
+        """Each state's avatar moved by its driving image, all through the networks as one batch."""
+        if any(state.avatar is None for state in states):
             raise RuntimeError("set_avatar must be called before animate")
         start = self._clock()
-        kp_driving = self.kp_detector(self._to_tensor(frame.image))
-        if self.choice.relative and self._kp_neutral is None:
-            self._kp_neutral = kp_driving  # the first frame is the neutral pose until recalibrated
-            self._update_scale()
+        kp_driving = self.kp_detector(torch.cat([self._to_tensor(image) for image in images]))
+        kp_source = _cat([state.avatar["kp"] for state in states])
         if self.choice.relative:
-            kp_driving = relative_keypoints(self._avatar["kp"], kp_driving, self._kp_neutral, self._scale)
+            for i, state in enumerate(states):
+                if state.kp_neutral is None:  # the first frame is the neutral pose until recalibrated
+                    state.kp_neutral = _take(kp_driving, i)
+                    self._update_scale(state)
+            scale = torch.tensor([state.scale for state in states], device=self._device).view(-1, 1, 1)
+            kp_driving = relative_keypoints(kp_source, kp_driving, _cat([s.kp_neutral for s in states]),
+                                            scale.to(kp_driving["value"].dtype))
         middle = self._clock()
-        prediction = self.generator.decode(self._avatar["encoded"], kp_driving, self._avatar["kp"])["prediction"]
-        out = (prediction[0].permute(1, 2, 0).float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+        encoded = _cat([state.avatar["encoded"] for state in states])
+        prediction = self.generator.decode(encoded, kp_driving, kp_source)["prediction"]
+        out = (prediction.permute(0, 2, 3, 1).float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
         end = self._clock()
         self.timings = {"kp_ms": (middle - start) * 1000, "generator_ms": (end - middle) * 1000}
-        return out
+        return list(out)
 
-    def _update_scale(self) -> None:
-        if self.choice.adapt_scale and self._avatar is not None and self._kp_neutral is not None:
-            self._scale = movement_scale(self._avatar["kp"], self._kp_neutral)
+    def _update_scale(self, state: FommState) -> None:
+        if self.choice.adapt_scale and state.avatar is not None and state.kp_neutral is not None:
+            state.scale = movement_scale(state.avatar["kp"], state.kp_neutral)
 
     def _to_tensor(self, rgb: np.ndarray) -> torch.Tensor:
         rgb = resize_square(rgb, self.resolution)
@@ -131,3 +162,12 @@ class FommEngine:
         if self._profile and self._device.type == "cuda":
             torch.cuda.synchronize(self._device)
         return time.perf_counter()
+
+
+def _cat(items: list[dict]) -> dict:
+    """Per-item dicts of batch-1 tensors as one batch."""
+    return items[0] if len(items) == 1 else {key: torch.cat([item[key] for item in items]) for key in items[0]}
+
+
+def _take(batch: dict, index: int) -> dict:
+    return {key: value[index:index + 1] for key, value in batch.items()}

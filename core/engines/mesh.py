@@ -130,6 +130,11 @@ class MeshEngine:
         self._last = out
         return out
 
+    def close(self) -> None:
+        self._image_landmarker.close()
+        if self._frame_landmarker is not None:
+            self._frame_landmarker.close()
+
     # Motion.
 
     def moved_points(self, driving: np.ndarray) -> np.ndarray:

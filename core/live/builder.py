@@ -12,7 +12,7 @@ from core.engines import EngineChoice, cpu_fallback, create_engine
 from core.compose.compositor import Compositor, OutputSettings, replace_background
 from core.face.avatar import load_avatar, load_portrait
 from core.live.capture import FrameSource
-from core.live.events import Event
+from core.live.events import Event, EventKind
 from core.live.pipeline import LivePipeline, PipelineSettings
 from core.live.sinks import Sink
 
@@ -48,7 +48,8 @@ def build_pipeline(setup: LiveSetup, sinks: list[Sink] = (),
     source = FrameSource(setup.camera, loop=setup.loop, on_event=on_event, paced=setup.paced)
     if setup.check_camera:
         source.check()
-    engine = create_engine(setup.choice, setup.allow_random_weights)
+    engine = create_engine(setup.choice, setup.allow_random_weights,
+                           on_link=lambda problem, text: on_event and on_event(Event(EventKind.ENGINE, text, problem)))
     avatar, compositor = prepare_avatar(setup.avatar, engine.resolution, setup.align, setup.whole_image,
                                         setup.output)
     return LivePipeline(source, engine, avatar, list(sinks), PipelineSettings(align=setup.align),

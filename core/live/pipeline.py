@@ -214,7 +214,9 @@ class LivePipeline:
             self._busy.pop(stage, None)
 
     def summary(self) -> dict:
-        return self.stats.summary(self.source.frames_captured, self.frames_dropped)
+        summary = self.stats.summary(self.source.frames_captured, self.frames_dropped)
+        telemetry = getattr(self.engine, "telemetry", None)  # an engine with a link reports on it
+        return {**summary, **telemetry()} if telemetry else summary
 
     def wait(self, max_frames: int | None = None, timeout: float | None = None) -> bool:
         """Block until ``max_frames`` are out, the source has ended, or stop; False on timeout."""
@@ -243,6 +245,7 @@ class LivePipeline:
                 self._on_event(Event(EventKind.SINK, f"{sink.name}: closing failed ({exc})", problem=True))
         if self._aligner is not None:
             self._aligner.close()
+        self.engine.close()
 
     # Worker threads.
 

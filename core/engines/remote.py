@@ -1,0 +1,230 @@
+"""The remote engine: FOMM on a worker elsewhere (``serve``), behind the same contract as a local engine.
+
+Latency first: a frame goes out at the model's resolution, its answer is awaited for a bounded time, and an
+answer that comes too late is dropped (at most the current frame and one late one are ever in flight).
+When the worker does not answer or the link drops, the local mesh engine renders instead, with a visible
+message; the link is probed once a second, and when the worker answers again the client replays its state
+(avatar, neutral pose) and switches back.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import deque
+from typing import Callable
+
+import numpy as np
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from core.engines.base import Engine
+from core.errors import UserError
+from core.frames import DrivingFace
+from core.link.pairing import Pairing
+from core.link.protocol import MAX_MESSAGE_BYTES, Kind, Message, MessageError, decode, encode
+from core.media.images import resize_square
+
+_HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+
+
+class RemoteEngine:
+    """Animates on a paired worker; ``local`` renders while the worker is away. ``on_event(problem, text)``
+    says when it switches either way."""
+
+    name = "remote"
+
+    def __init__(self, pairing: Pairing, local: Engine, lossless: bool = False, reply_timeout: float = 1.0,
+                 connect_timeout: float = 5.0, on_event: Callable[[bool, str], None] | None = None):
+        self.pairing, self.lossless, self.local = pairing, lossless, local
+        self._reply_timeout, self._on_event = reply_timeout, on_event or (lambda problem, text: None)
+        self._context = zmq.Context()
+        self._socket = self._connect()
+        self._seq = 0
+        self._avatar: np.ndarray | None = None
+        self._neutral: np.ndarray | None = None
+        self._rtt_ms: deque[float] = deque(maxlen=256)
+        self._worker_ms: deque[float] = deque(maxlen=256)
+        self.frames_lost = 0
+        self._replaying = False
+        try:
+            ready = self._handshake(connect_timeout)
+        except BaseException:
+            self.close()
+            raise
+        self.resolution = int(ready.fields.get("resolution", 256))
+        self.device = f"{ready.fields.get('device', '?')} at {pairing.host}"
+        self.precision = str(ready.fields.get("precision", ""))
+        self.connected = True
+        self._next_probe = 0.0
+
+    @property
+    def pinned_border(self) -> bool:
+        return not self.connected and self.local.pinned_border
+
+    # The contract.
+
+    def set_avatar(self, rgb: np.ndarray) -> None:
+        self._avatar = rgb
+        self.local.set_avatar(rgb)
+        if self.connected:
+            self._request(Kind.AVATAR, resize_square(rgb, self.resolution))
+
+    def calibrate(self, frame: DrivingFace) -> None:
+        self._neutral = frame.image
+        self.local.calibrate(frame)
+        if self.connected:
+            self._request(Kind.CALIBRATE, frame.image)
+
+    def animate(self, frame: DrivingFace) -> np.ndarray:
+        if self.connected:
+            reply = self._request(Kind.FRAME, frame.image)
+            if reply is not None:
+                return reply.image
+        else:
+            self._probe()
+        return self.local.animate(frame)
+
+    # Telemetry.
+
+    def telemetry(self) -> dict:
+        """Round-trip and worker times (medians of recent frames) and frames lost, for the stats JSON."""
+        return {"remote_connected": self.connected,
+                "remote_rtt_ms_p50": round(statistics.median(self._rtt_ms), 2) if self._rtt_ms else None,
+                "remote_worker_ms_p50": round(statistics.median(self._worker_ms), 2) if self._worker_ms else None,
+                "remote_frames_lost": self.frames_lost}
+
+    def close(self) -> None:
+        self._socket.close(0)
+        self._context.term()
+
+    # The link.
+
+    def _connect(self) -> zmq.Socket:
+        socket = self._context.socket(zmq.DEALER)
+        socket.curve_serverkey = self.pairing.server_public
+        socket.curve_secretkey, socket.curve_publickey = self.pairing.client_secret, self.pairing.client_public
+        socket.setsockopt(zmq.IMMEDIATE, 1)  # nothing is queued for a worker that is not connected
+        socket.setsockopt(zmq.SNDHWM, 2)
+        socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES + 8192)
+        socket.linger = 0
+        socket.connect(self.pairing.address)
+        return socket
+
+    def _handshake(self, timeout: float) -> Message:
+        """HELLO answered within ``timeout``, or a UserError saying whether the worker refused this pairing
+        or could not be reached at all."""
+        monitor = self._socket.get_monitor_socket(_HANDSHAKE_FAILED | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        where = f"remote worker at {self.pairing.host}:{self.pairing.port}"
+        try:
+            deadline = time.monotonic() + timeout
+            sent = False
+            poller = zmq.Poller()
+            poller.register(self._socket, zmq.POLLIN)
+            poller.register(monitor, zmq.POLLIN)
+            while time.monotonic() < deadline:
+                if not sent:
+                    sent = self._send(Kind.HELLO, fields={"lossless": self.lossless})
+                ready = dict(poller.poll(50))
+                if monitor in ready:
+                    event = recv_monitor_message(monitor)["event"]
+                    if event & _HANDSHAKE_FAILED:
+                        raise UserError(f"{where} refused this pairing (it answers, but with other keys)",
+                                        "use the pairing string the worker printed when it last started")
+                if self._socket in ready:
+                    message = self._receive()
+                    if message is not None and message.kind == Kind.ERROR:
+                        raise UserError(f"{where}: {message.fields.get('message', 'refused')}")
+                    if message is not None and message.kind == Kind.HELLO:
+                        return message
+        finally:
+            self._socket.disable_monitor()
+            monitor.close(0)
+        raise UserError(f"{where} did not answer within {timeout:.0f} s",
+                        "check that `python main.py serve` runs there and that the port is reachable from here")
+
+    def _send(self, kind: Kind, image: np.ndarray | None = None, fields: dict | None = None) -> bool:
+        self._seq += 1
+        try:
+            self._socket.send_multipart(encode(Message(kind, self._seq, fields or {}, image), self.lossless),
+                                        zmq.NOBLOCK)
+            return True
+        except zmq.Again:  # no connection to the worker right now
+            return False
+
+    def _receive(self) -> Message | None:
+        try:
+            return decode(self._socket.recv_multipart(zmq.NOBLOCK))
+        except (zmq.Again, MessageError):
+            return None
+
+    def _request(self, kind: Kind, image: np.ndarray) -> Message | None:
+        """Send and await the answer to this request; None (and the local engine takes over) if it does not
+        come in time or the worker lost this client's state."""
+        sent_at = time.perf_counter()
+        if not self._send(kind, image):
+            self._lose("the link to the remote worker is down")
+            return None
+        seq, deadline = self._seq, time.monotonic() + self._reply_timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if not self._socket.poll(left * 1000):
+                break
+            reply = self._receive()
+            if reply is None or reply.seq != seq:
+                self.frames_lost += reply is not None and reply.kind == Kind.FRAME  # a late answer: dropped
+                continue
+            if reply.kind == Kind.UNKNOWN_CLIENT:  # the worker restarted: give it this client's state again
+                if not self._replay():
+                    self._lose("the remote worker lost this client's state")
+                return None
+            if reply.kind == Kind.ERROR:
+                self._lose(f"the remote worker failed ({reply.fields.get('message', '')})")
+                return None
+            if kind == Kind.FRAME:
+                self._rtt_ms.append((time.perf_counter() - sent_at) * 1000)
+                self._worker_ms.append(float(reply.fields.get("worker_ms", 0.0)))
+            return reply
+        self._lose(f"the remote worker did not answer within {self._reply_timeout * 1000:.0f} ms")
+        return None
+
+    def _lose(self, why: str) -> None:
+        self.frames_lost += 1
+        if self.connected:
+            self.connected = False
+            self._on_event(True, f"{why}: the local {self.local.name} engine carries on until it is back")
+
+    def _probe(self) -> None:
+        """While away: ask the worker once a second; when it answers, replay the state and switch back."""
+        while (message := self._receive()) is not None:
+            if message.kind in (Kind.PING, Kind.UNKNOWN_CLIENT, Kind.HELLO) and self._replay():
+                self.connected = True
+                self._on_event(False, f"the remote worker answers again: back on {self.device}")
+                return
+        if time.monotonic() >= self._next_probe:
+            self._next_probe = time.monotonic() + 1.0
+            self._send(Kind.PING)
+
+    def _replay(self) -> bool:
+        """Say hello again and resend the avatar and the neutral pose; True when the worker took them all."""
+        if self._replaying:
+            return False
+        self._replaying = True
+        try:
+            if not self._hello():
+                return False
+            if self._avatar is not None and self._request(Kind.AVATAR, resize_square(self._avatar, self.resolution)) is None:
+                return False
+            return self._neutral is None or self._request(Kind.CALIBRATE, self._neutral) is not None
+        finally:
+            self._replaying = False
+
+    def _hello(self) -> bool:
+        if not self._send(Kind.HELLO, fields={"lossless": self.lossless}):
+            return False
+        seq, deadline = self._seq, time.monotonic() + self._reply_timeout
+        while (left := deadline - time.monotonic()) > 0 and self._socket.poll(left * 1000):
+            reply = self._receive()
+            if reply is not None and reply.seq == seq:
+                return reply.kind == Kind.HELLO
+        return False
