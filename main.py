@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_options(bench)
     bench.add_argument("--frames", type=int, default=50)
     bench.add_argument("--json", action="store_true", help="print one JSON object (the only output format)")
+    bench.add_argument("--remote-loopback", action="store_true",
+                       help="FOMM: also serve it on a loopback worker; report the latency the link adds and "
+                            "the worker's frames per second with 1, 2, 4 and 8 clients")
     bench.add_argument("--compare", action="store_true",
                        help="FOMM: also time the plain fp32 eager path in the same run; report ratio and difference")
     bench.set_defaults(handler=_bench)
@@ -242,9 +245,13 @@ def _bench(args) -> int:
     from core.engines import create_engine
 
     engine = create_engine(_engine_choice(args), allow_random_weights=True)
-    if args.compare:
-        if engine.name != "fomm":
-            raise UserError("--compare: only for --engine fomm")
+    if (args.compare or args.remote_loopback) and engine.name != "fomm":
+        raise UserError(f"--{'compare' if args.compare else 'remote-loopback'}: only for --engine fomm")
+    if args.remote_loopback:
+        from core.tools.bench_remote import time_remote
+
+        result = time_remote(engine, args.frames)
+    elif args.compare:
         result = compare_fomm(engine, args.frames)
     else:
         result = time_engine(engine, args.frames)

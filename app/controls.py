@@ -6,8 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QPushButton, QSlider,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QLineEdit, QPushButton,
+                               QSlider, QVBoxLayout, QWidget)
 
 from core.compose.compositor import BACKGROUNDS, FITS, OUTPUT_SIZES
 from core.engines.checkpoints import missing_checkpoint
@@ -17,7 +17,7 @@ from .settings import AppSettings
 from .widgets import combo
 
 VIDEO_FILE = "__file__"  # the camera box's entry that asks for a video file
-_ENGINE_LABELS = {"mesh": "Mesh (no download)", "fomm": "FOMM (neural)"}
+_ENGINE_LABELS = {"mesh": "Mesh (no download)", "fomm": "FOMM (neural)", "remote": "Remote GPU…"}
 
 
 class ControlsPanel(QWidget):
@@ -40,6 +40,12 @@ class ControlsPanel(QWidget):
         self.engine_note.setWordWrap(True)
         self.engine_note.setStyleSheet("color:#666;")
         self.load_model = QPushButton("Load model…")
+        self.remote_field = QLineEdit()
+        self.remote_field.setPlaceholderText("facade1@… (from `python main.py serve`) or its file")
+        self.remote_field.setToolTip("The pairing string a Facade worker printed: FOMM runs there, on its GPU")
+        self.remote_field.editingFinished.connect(self._remote_edited)  # also on losing focus: only if changed
+        self.engine_box.currentIndexChanged.connect(
+            lambda *_: self.remote_field.setVisible(self.engine_box.currentData() == "remote"))
         self.device_box = combo(DEVICES, EngineChoice.device)
         self.precision_box = combo(PRECISIONS, EngineChoice.precision)
         self.relative_box = QCheckBox("Relative motion")
@@ -69,7 +75,7 @@ class ControlsPanel(QWidget):
         QFormLayout(source).addRow(self.camera_box)
         engine = QGroupBox("Engine")
         form = QFormLayout(engine)
-        for widget in (self.engine_box, self.engine_note, self.load_model):
+        for widget in (self.engine_box, self.remote_field, self.engine_note, self.load_model):
             form.addRow(widget)
         form.addRow("Device", self.device_box)
         form.addRow("Precision", self.precision_box)
@@ -102,7 +108,10 @@ class ControlsPanel(QWidget):
         item.setEnabled(has_checkpoint)
         advice = "" if has_checkpoint else missing_checkpoint().advice
         item.setToolTip(advice)
-        self.engine_box.setCurrentIndex(self.engine_box.findData(choice.engine if has_checkpoint else "mesh"))
+        usable = choice.engine == "remote" or (choice.engine == "fomm" and has_checkpoint)
+        self.engine_box.setCurrentIndex(self.engine_box.findData(choice.engine if usable else "mesh"))
+        self.remote_field.setText(choice.remote)
+        self.remote_field.setVisible(self.engine_box.currentData() == "remote")
         self.engine_note.setText("" if has_checkpoint else
                                  "Mesh needs no download. For the neural FOMM engine, get a checkpoint "
                                  "(Help tells where) and use Load model…")
@@ -133,7 +142,8 @@ class ControlsPanel(QWidget):
 
     def engine_choice(self, base: EngineChoice) -> EngineChoice:
         """``base`` (which holds the checkpoint) with the engine options the widgets show."""
-        return replace(base, engine=self.engine_box.currentData(), device=self.device_box.currentText(),
+        return replace(base, engine=self.engine_box.currentData(), remote=self.remote_field.text().strip(),
+                       device=self.device_box.currentText(),
                        precision=self.precision_box.currentText(), relative=self.relative_box.isChecked(),
                        adapt_scale=self.adapt_box.isChecked())
 
@@ -143,6 +153,11 @@ class ControlsPanel(QWidget):
             label = f"Camera {camera}" if camera.isdigit() else Path(camera).name
             self.camera_box.insertItem(self.camera_box.count() - 1, label, camera)
         self.camera_box.setCurrentIndex(max(self.camera_box.findData(camera), 0))
+
+    def _remote_edited(self) -> None:
+        if self.remote_field.isModified():
+            self.remote_field.setModified(False)
+            self.engine_changed.emit()
 
     def show_hotkeys(self, hotkeys: dict[str, str]) -> None:
         """Label the output buttons by what they do now, with their current keys."""

@@ -57,6 +57,7 @@ class MainWindow(QMainWindow):
         self.session.frame.connect(self._draw_frame)
         self.session.event.connect(self._on_event)
         self._countdown_left = 0
+        self._closed = False
         self._fullscreen: VideoView | None = None
         self._shortcuts: list[QShortcut] = []
         self._build(camera_probe(), user_dir or user_data_dir("avatars"))
@@ -145,21 +146,29 @@ class MainWindow(QMainWindow):
 
     def restart(self) -> None:
         """(Re)build the pipeline from the current choices; problems go to the banner, never a crash."""
+        if self._closed:  # a widget losing focus as the window closes must not start a new pipeline
+            return
         avatar = self.settings.avatar or (self.gallery.paths()[0] if self.gallery.count() else "")
         if not avatar:
             self.banner.warn(Concern.AVATAR, "Add a portrait to the gallery to start")
             return
         c = self.controls
+        choice = c.engine_choice(self.settings.engine)
+        if choice.engine == "remote" and not choice.remote:  # nothing to connect to yet: keep what runs
+            self.banner.warn(Concern.START, "Paste the pairing string of a Facade worker (the line "
+                                            "`python main.py serve` printed there) into the field under Engine")
+            c.remote_field.setFocus()
+            return
+        self.settings.engine = choice
         c.vcam_button.setChecked(False)
         c.record_button.setChecked(False)
         self.camera_view.set_placeholder(f"Opening {c.camera_box.currentText()}…")
-        self.settings.engine = c.engine_choice(self.settings.engine)
         try:
             self.session.start(self.settings.camera, avatar, self.settings.engine,
                                app_settings.output_settings(self.settings))
         except UserError as exc:
             self.banner.warn(Concern.START, str(exc))
-            if c.engine_box.currentData() == "fomm":  # keep the user going on the engine that needs nothing
+            if c.engine_box.currentData() in ("fomm", "remote"):  # carry on with the engine that needs nothing
                 c.engine_box.setCurrentIndex(c.engine_box.findData("mesh"))
                 self.restart()
             return
@@ -378,7 +387,9 @@ class MainWindow(QMainWindow):
             return
         summary = pipeline.summary()
         calibrated = "" if pipeline.calibrated else "  ·  not calibrated"
-        self.status_engine.setText(f"{summary['engine']} on {summary['device']}{calibrated}")
+        link = (f"  ·  link {summary['remote_rtt_ms_p50']:.0f} ms" if summary.get("remote_rtt_ms_p50") is not None
+                and summary.get("remote_connected") else "")
+        self.status_engine.setText(f"{summary['engine']} on {summary['device']}{link}{calibrated}")
         stall = pipeline.stall()
         if stall is not None:
             self.status_fps.setText(stall.describe())
@@ -398,6 +409,7 @@ class MainWindow(QMainWindow):
     # Closing.
 
     def closeEvent(self, event) -> None:
+        self._closed = True
         self._stats_timer.stop()
         if self._fullscreen is not None:
             self._fullscreen.close()

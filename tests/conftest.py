@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import cv2
@@ -121,3 +122,43 @@ def avatar_256(astronaut) -> np.ndarray:
     from core.face.avatar import frame_avatar
 
     return frame_avatar(astronaut, 256)
+
+
+class Running:
+    """A remote worker serving on its own thread until stopped (as ``serve`` does in its own process)."""
+
+    def __init__(self, engine, keys, bind):
+        from core.tools.serve import Worker
+
+        self.worker = Worker(engine, keys, bind)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self.worker.serve, args=(self._stop,), daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+        self.worker.close()
+
+
+@pytest.fixture
+def fomm(tiny_checkpoint, tiny_config_path):
+    from core.engines.choice import EngineChoice
+    from core.engines.fomm import FommEngine
+
+    return FommEngine(EngineChoice(engine="fomm", config=str(tiny_config_path), device="cpu"), tiny_checkpoint)
+
+
+@pytest.fixture
+def keys(tmp_path):
+    from core.link.pairing import load_or_create_keys
+
+    return load_or_create_keys(tmp_path / "keys.json")
+
+
+@pytest.fixture
+def served(fomm, keys):
+    """A worker on a loopback port with the tiny checkpoint, and the pairing to reach it."""
+    running = Running(fomm, keys, "tcp://127.0.0.1:*")
+    yield running, keys.pairing("127.0.0.1", running.worker.port)
+    running.stop()

@@ -247,6 +247,7 @@ def test_the_output_group_changes_the_call_picture_and_the_virtual_camera_follow
     import pyvirtualcam
 
     monkeypatch.setattr(pyvirtualcam, "Camera", FakeCamera)
+    FakeCamera.instances.clear()
     window.controls.vcam_button.setChecked(True)
     qtbot.waitUntil(lambda: bool(FakeCamera.instances and FakeCamera.instances[-1].frames), timeout=5000)
     assert FakeCamera.instances[-1].frames[-1].shape == (720, 1280, 3)
@@ -255,7 +256,7 @@ def test_the_output_group_changes_the_call_picture_and_the_virtual_camera_follow
     c.background_box.setCurrentText("green")
     c.fit_box.setCurrentText("contain")
     c.output_changed.emit()
-    assert not window.warnings, window.warnings
+    assert Concern.OUTPUT not in window.warnings
     camera = FakeCamera.instances[-1]
     assert (camera.width, camera.height) == (640, 360)
     qtbot.waitUntil(lambda: bool(camera.frames) and camera.frames[-1].shape == (360, 640, 3), timeout=8000)
@@ -263,3 +264,30 @@ def test_the_output_group_changes_the_call_picture_and_the_virtual_camera_follow
     assert np.abs(frame[:, :30].astype(int) - (0, 177, 64)).max() < 3  # green bars beside the portrait
     assert window.session.virtual_camera_device and window.settings.output_size == "640x360"
     assert window.avatar_view._image.width() == 640  # the preview shows the same picture
+
+
+def test_the_remote_engine_from_the_window(window, qtbot, served):
+    _, pairing = served
+    c = window.controls
+    running = window.session.pipeline
+    c.engine_box.setCurrentIndex(c.engine_box.findData("remote"))
+    assert c.remote_field.isVisibleTo(window)
+    window.restart()  # no pairing yet: a message, and the avatar keeps running as it was
+    assert "pairing string" in window.warnings[Concern.START] and window.session.pipeline is running
+    c.remote_field.setText(str(pairing))
+    c.remote_field.setModified(True)  # as typing or pasting does
+    c.remote_field.editingFinished.emit()
+    qtbot.waitUntil(lambda: window.session.pipeline.engine.name == "remote", timeout=10000)
+    assert Concern.START not in window.warnings and window.settings.engine.remote == str(pairing)
+    qtbot.waitUntil(lambda: "remote on cpu at 127.0.0.1" in window.status_engine.text(), timeout=10000)
+
+
+def test_closing_with_the_pairing_field_focused_starts_nothing(window, qtbot):
+    c = window.controls
+    c.engine_box.setCurrentIndex(c.engine_box.findData("remote"))
+    window.restart()  # no pairing: the field gets the focus
+    c.remote_field.setText("facade1@example")
+    c.remote_field.setModified(True)
+    window.close()  # the field loses its focus as the window goes
+    qtbot.wait(200)
+    assert window.session.pipeline is None

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import zmq
 
-from conftest import ROOT, moved
+from conftest import ROOT, Running, moved
 from core.engines.choice import EngineChoice
 from core.engines.fomm import FommEngine, FommState
 from core.engines.mesh import MeshEngine
@@ -21,39 +21,6 @@ from core.errors import UserError
 from core.frames import DrivingFace
 from core.link.pairing import Pairing, load_or_create_keys, parse_pairing
 from core.link.protocol import Kind, Message, MessageError, decode, encode
-from core.tools.serve import Worker
-
-
-class _Running:
-    """A worker serving on its own thread until stopped (as ``serve`` does in its own process)."""
-
-    def __init__(self, engine, keys, bind):
-        self.worker = Worker(engine, keys, bind)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self.worker.serve, args=(self._stop,), daemon=True)
-        self._thread.start()
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(5)
-        self.worker.close()
-
-
-@pytest.fixture
-def fomm(tiny_checkpoint, tiny_config_path):
-    return FommEngine(EngineChoice(engine="fomm", config=str(tiny_config_path), device="cpu"), tiny_checkpoint)
-
-
-@pytest.fixture
-def keys(tmp_path):
-    return load_or_create_keys(tmp_path / "keys.json")
-
-
-@pytest.fixture
-def served(fomm, keys):
-    running = _Running(fomm, keys, "tcp://127.0.0.1:*")
-    yield running, keys.pairing("127.0.0.1", running.worker.port)
-    running.stop()
 
 
 def _faces(avatar, count=4):
@@ -192,7 +159,7 @@ def test_garbage_on_the_port_and_malformed_messages_never_stop_the_worker(served
 
 
 def test_worker_killed_mid_run_falls_back_then_recovers_with_the_avatar_and_neutral_pose(fomm, keys, avatar_256):
-    running = _Running(fomm, keys, "tcp://127.0.0.1:*")
+    running = Running(fomm, keys, "tcp://127.0.0.1:*")
     port = running.worker.port
     events = []
     client = RemoteEngine(keys.pairing("127.0.0.1", port), MeshEngine(), lossless=True, reply_timeout=0.5,
@@ -207,7 +174,7 @@ def test_worker_killed_mid_run_falls_back_then_recovers_with_the_avatar_and_neut
         assert not client.connected and events and events[-1][0] and "local mesh engine" in events[-1][1]
         assert fallback.shape[0] == avatar_256.shape[0]  # the mesh engine rendered it
         assert client.pinned_border  # and it is pasted back as a mesh face
-        running = _Running(fomm, keys, f"tcp://127.0.0.1:{port}")  # the worker is back, with no state
+        running = Running(fomm, keys, f"tcp://127.0.0.1:{port}")  # the worker is back, with no state
         deadline = time.monotonic() + 10
         while not client.connected and time.monotonic() < deadline:
             client.animate(faces[1])

@@ -29,7 +29,8 @@ def create_engine(choice: EngineChoice, allow_random_weights: bool = False,
 
         return MeshEngine(MeshOptions(resolution=choice.resolution))
     if name == "remote":
-        raise UserError("--engine remote: needs --remote PAIRING", "the line `python main.py serve` printed")
+        raise UserError("the remote engine needs a worker's pairing string (--remote)",
+                        "the line `python main.py serve` printed on the worker")
     raise UserError(f"--engine {name}: unknown engine", f"use {' or '.join(ENGINES)}")
 
 

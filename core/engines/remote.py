@@ -98,6 +98,7 @@ class RemoteEngine:
     def close(self) -> None:
         self._socket.close(0)
         self._context.term()
+        self.local.close()
 
     # The link.
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
+from zmq.utils import z85
 
 from core.errors import UserError
 
@@ -38,8 +39,8 @@ class Pairing:
         return zmq.curve_public(self.client_secret)
 
     def __str__(self) -> str:
-        return (f"{_PREFIX}{self.host}:{self.port}/{zmq.utils.z85.decode(self.server_public).hex()}/"
-                f"{zmq.utils.z85.decode(self.client_secret).hex()}")
+        return (f"{_PREFIX}{self.host}:{self.port}/{z85.decode(self.server_public).hex()}/"
+                f"{z85.decode(self.client_secret).hex()}")
 
 
 def parse_pairing(text: str) -> Pairing:
@@ -62,7 +63,7 @@ def parse_pairing(text: str) -> Pairing:
     except ValueError:
         raise UserError(f"--remote {shown}: not a pairing string or a file holding one",
                         "copy the line that `python main.py serve` printed (it starts with facade1@)") from None
-    return Pairing(host, int(port), *(zmq.utils.z85.encode(key) for key in keys))
+    return Pairing(host, int(port), *(z85.encode(key) for key in keys))
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def load_or_create_keys(path: Path) -> WorkerKeys:
     if path.exists():
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
-            return WorkerKeys(*(zmq.utils.z85.encode(bytes.fromhex(stored[k]))
+            return WorkerKeys(*(z85.encode(bytes.fromhex(stored[k]))
                                 for k in ("server_public", "server_secret", "client_secret")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UserError(f"{path}: not a Facade worker key file ({exc})",
@@ -94,7 +95,7 @@ def load_or_create_keys(path: Path) -> WorkerKeys:
     server_public, server_secret = zmq.curve_keypair()
     _, client_secret = zmq.curve_keypair()
     keys = WorkerKeys(server_public, server_secret, client_secret)
-    stored = {name: zmq.utils.z85.decode(getattr(keys, name)).hex()
+    stored = {name: z85.decode(getattr(keys, name)).hex()
               for name in ("server_public", "server_secret", "client_secret")}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
