@@ -40,6 +40,9 @@ def _duration_s(path: Path) -> float:
 def test_the_encoder_is_started_without_python_code_in_the_child(monkeypatch, tmp_path):
     """A preexec_fn forces fork() and runs the BLAS libraries' fork handlers while engine threads compute:
     the freeze seen on Record. The encoder must start with vfork (no preexec_fn) in its own process group."""
+    import imageio_ffmpeg
+
+    imageio_ffmpeg.get_ffmpeg_exe()  # it checks the binary once with its own Popen: not the encoder's
     seen = []
     real = subprocesses.subprocess.Popen
     monkeypatch.setattr(subprocesses.subprocess, "Popen", lambda *a, **k: seen.append(k) or real(*a, **k))

@@ -245,3 +245,15 @@ def test_a_bad_remote_option_is_one_error_line(capsys, tmp_path):
                  "--remote", "nonsense", "--max-frames", "1"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: --remote nonsense: not a pairing string") and err.count("\n") == 1
+
+
+def test_a_client_that_closes_frees_its_place_at_once(served, avatar_256):
+    running, pairing = served
+    client = _client(pairing)
+    client.set_avatar(avatar_256)
+    assert running.worker.clients == 1
+    client.close()
+    deadline = time.monotonic() + 3
+    while running.worker.clients and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert running.worker.clients == 0  # not after the 60 s idle timeout: 16 places are soon taken

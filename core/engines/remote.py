@@ -48,6 +48,7 @@ class RemoteEngine:
         self._worker_ms: deque[float] = deque(maxlen=256)
         self.frames_lost = 0
         self._replaying = False
+        self.connected = False
         try:
             ready = self._handshake(connect_timeout)
         except BaseException:
@@ -96,7 +97,10 @@ class RemoteEngine:
                 "remote_frames_lost": self.frames_lost}
 
     def close(self) -> None:
-        self._socket.close(0)
+        """Say goodbye (the worker frees this client's place at once) and release the link."""
+        if self.connected:
+            self._send(Kind.BYE)
+        self._socket.close(linger=200)
         self._context.term()
         self.local.close()
 

@@ -27,6 +27,7 @@ class Kind(Enum):
     CALIBRATE = "calibrate"  # client -> worker: this driving frame is the neutral pose
     FRAME = "frame"  # client -> worker: a driving frame; worker -> client: the animated avatar
     PING = "ping"  # client -> worker: are you there; worker -> client: yes
+    BYE = "bye"  # client -> worker: I am done; forget my state now (not after the idle timeout)
     UNKNOWN_CLIENT = "unknown_client"  # worker -> client: I hold no state for you (I restarted): replay it
     ERROR = "error"  # worker -> client: a request failed; ``message`` says why
 

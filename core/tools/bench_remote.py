@@ -29,7 +29,6 @@ def time_remote(engine: FommEngine, frames: int, clients: tuple[int, ...] = (1, 
     avatar, _ = prepare_avatar(BENCH_PORTRAIT, engine.resolution)
     engine.set_avatar(avatar)
     engine.calibrate(inputs[0])
-    local_ms, local_out = _timed(engine, inputs, frames)
 
     keys = load_or_create_keys(Path(tempfile.mkdtemp()) / "keys.json")
     worker = Worker(engine, keys, "tcp://127.0.0.1:*")
@@ -37,24 +36,38 @@ def time_remote(engine: FommEngine, frames: int, clients: tuple[int, ...] = (1, 
     thread = threading.Thread(target=worker.serve, args=(stop,), daemon=True)
     thread.start()
     pairing = keys.pairing("127.0.0.1", worker.port)
-    result = {"engine": engine.name, "device": engine.device, "precision": engine.precision,
-              "resolution": engine.resolution, "frames": frames,
-              "local_ms_p50": _p(local_ms, 50), "local_ms_p95": _p(local_ms, 95)}
+    result = {"engine": engine.name, "config": engine.config.name, "device": engine.device,
+              "precision": engine.precision, "resolution": engine.resolution, "frames": frames}
     try:
-        for mode, lossless in (("jpeg", False), ("lossless", True)):
-            remote = RemoteEngine(pairing, MeshEngine(), lossless=lossless, reply_timeout=30)
+        remotes = {mode: RemoteEngine(pairing, MeshEngine(), lossless=mode == "lossless", reply_timeout=30)
+                   for mode in ("jpeg", "lossless")}
+        for remote in remotes.values():
             remote.set_avatar(avatar)
             remote.calibrate(inputs[0])
-            remote_ms, remote_out = _timed(remote, inputs, frames)
-            if not lossless:  # the bench JSON's own names for the default link
-                telemetry = remote.telemetry()
-                result["rtt_ms"], result["worker_ms"] = telemetry["remote_rtt_ms_p50"], telemetry["remote_worker_ms_p50"]
+        # Interleaved, frame by frame: the local engine, then the same frame through each link, so that
+        # what the link adds is measured against the same moment's local time.
+        times = {"local": [], "jpeg": [], "lossless": []}
+        differences = {"jpeg": [], "lossless": []}
+        for i in range(frames + 3):
+            face = inputs[i % len(inputs)]
+            local = _timed(engine.animate, face)
+            outputs = {mode: _timed(remote.animate, face) for mode, remote in remotes.items()}
+            if i < 3:  # warm-up
+                continue
+            times["local"].append(local[0])
+            for mode, (ms, out) in outputs.items():
+                times[mode].append(ms)
+                differences[mode].append(float(np.abs(out.astype(np.float32) - local[1]).mean() / 255))
+        telemetry = remotes["jpeg"].telemetry()
+        result["rtt_ms"], result["worker_ms"] = telemetry["remote_rtt_ms_p50"], telemetry["remote_worker_ms_p50"]
+        for remote in remotes.values():
             remote.close()
-            added = [r - l for r, l in zip(sorted(remote_ms), sorted(local_ms))]
-            result[f"{mode}_ms_p50"], result[f"{mode}_ms_p95"] = _p(remote_ms, 50), _p(remote_ms, 95)
+        result["local_ms_p50"], result["local_ms_p95"] = _p(times["local"], 50), _p(times["local"], 95)
+        for mode in ("jpeg", "lossless"):
+            added = [r - l for r, l in zip(times[mode], times["local"])]
+            result[f"{mode}_ms_p50"], result[f"{mode}_ms_p95"] = _p(times[mode], 50), _p(times[mode], 95)
             result[f"{mode}_added_ms_p50"], result[f"{mode}_added_ms_p95"] = _p(added, 50), _p(added, 95)
-            result[f"{mode}_mean_abs_diff"] = round(float(np.mean(
-                [np.abs(a.astype(np.float32) - b) / 255 for a, b in zip(remote_out, local_out)])), 6)
+            result[f"{mode}_mean_abs_diff"] = round(float(np.mean(differences[mode])), 6)
         result["batching"] = {str(n): _many_clients(pairing, avatar, inputs, n, seconds, worker) for n in clients}
     finally:
         stop.set()
@@ -64,32 +77,31 @@ def time_remote(engine: FommEngine, frames: int, clients: tuple[int, ...] = (1, 
     return result
 
 
-def _timed(engine, inputs: list, frames: int) -> tuple[list[float], list[np.ndarray]]:
-    times, outputs = [], []
-    for i in range(frames + 3):
-        start = time.perf_counter()
-        out = engine.animate(inputs[i % len(inputs)])
-        if i >= 3:  # warm-up
-            times.append((time.perf_counter() - start) * 1000)
-            outputs.append(out)
-    return times, outputs
+def _timed(animate, face) -> tuple[float, np.ndarray]:
+    start = time.perf_counter()
+    out = animate(face)
+    return (time.perf_counter() - start) * 1000, out
 
 
 def _many_clients(pairing, avatar, inputs, count: int, seconds: float, worker: Worker) -> dict:
     """``count`` clients animating as fast as answers come for ``seconds``: frames per second in all."""
     done = [0] * count
-    ready = threading.Barrier(count + 1)
+    ready = threading.Barrier(count + 1, timeout=120)
     stop = threading.Event()
 
     def client(index: int) -> None:
         remote = RemoteEngine(pairing, MeshEngine(), reply_timeout=30)
-        remote.set_avatar(np.roll(avatar, index * 7, axis=1))  # each its own avatar
-        remote.calibrate(inputs[0])
-        ready.wait()
-        while not stop.is_set():
-            remote.animate(inputs[done[index] % len(inputs)])
-            done[index] += 1
-        remote.close()
+        try:
+            remote.set_avatar(np.roll(avatar, index * 7, axis=1))  # each its own avatar
+            remote.calibrate(inputs[0])
+            ready.wait()
+            while not stop.is_set():
+                remote.animate(inputs[done[index] % len(inputs)])
+                done[index] += 1
+        except threading.BrokenBarrierError:
+            pass
+        finally:
+            remote.close()
 
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(count)]
     for thread in threads:

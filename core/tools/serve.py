@@ -114,7 +114,9 @@ class Worker:
             self._reply(identity, Message(Kind.UNKNOWN_CLIENT, message.seq))
             return
         client.seen = time.monotonic()
-        if message.kind == Kind.PING:
+        if message.kind == Kind.BYE:
+            del self._clients[identity]
+        elif message.kind == Kind.PING:
             self._reply(identity, Message(Kind.PING, message.seq))
         elif message.kind in (Kind.AVATAR, Kind.CALIBRATE, Kind.FRAME) and message.image is None:
             log.warning("dropped a %s without an image", message.kind.value)
