@@ -1,10 +1,11 @@
-"""Facade's command line: the GUI by default, and ``animate``, ``run``, ``serve``, ``bench``, ``doctor``,
-``convert``."""
+"""Facade's command line: the GUI by default, and ``animate``, ``run``, ``serve``, ``bench``, ``train``,
+``prepare-data``, ``evaluate``, ``doctor``, ``convert``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import traceback
@@ -134,6 +135,30 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--keys", type=Path, help="the worker's key file (default: in Facade's data folder); "
                                                   "kept between runs so clients stay paired")
     serve.set_defaults(handler=_serve)
+
+    train = commands.add_parser("train", help="train (or fine-tune) a FOMM model on videos, the authors' way")
+    train.add_argument("--config", required=True, type=Path, help="the authors' YAML (model, train, dataset params)")
+    train.add_argument("--data", required=True, type=Path, help="DIR with train/ and test/ (videos or frame folders)")
+    train.add_argument("--out", required=True, type=Path, help="MODEL.pth.tar to write (and update every "
+                                                               "checkpoint_freq epochs)")
+    train.add_argument("--checkpoint", type=Path, help="start from (or resume) this checkpoint")
+    train.add_argument("--max-steps", type=int, help="stop after this many steps")
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    train.add_argument("--vgg19", type=Path, help="torchvision's VGG-19 weights file for the perceptual loss")
+    train.set_defaults(handler=_train)
+
+    prepare = commands.add_parser("prepare-data", help="crop your own clips for training, the way vox was cropped")
+    prepare.add_argument("videos", nargs="+", type=Path, help="video files (or folders of frames)")
+    prepare.add_argument("--out", required=True, type=Path, help="DIR to fill with train/ and test/")
+    prepare.add_argument("--size", type=int, default=256, help="frame size (the config's frame_shape)")
+    prepare.set_defaults(handler=_prepare_data)
+
+    evaluate = commands.add_parser("evaluate", help="the paper's reconstruction L1 on test videos, as JSON")
+    evaluate.add_argument("--config", required=True, type=Path)
+    evaluate.add_argument("--checkpoint", required=True, type=Path)
+    evaluate.add_argument("--data", required=True, type=Path)
+    evaluate.add_argument("--device", default="auto")
+    evaluate.set_defaults(handler=_evaluate)
 
     convert = commands.add_parser("convert", help="convert a .pth.tar checkpoint to .safetensors")
     convert.add_argument("checkpoint", type=Path)
@@ -296,6 +321,46 @@ def _serve(args) -> int:
     return 0
 
 
+def _train(args) -> int:
+    from core.errors import UserError
+    from core.media.video_io import check_output_file
+    from core.tools.train import TrainRun, train
+
+    if args.max_steps is not None and args.max_steps < 1:
+        raise UserError(f"--max-steps {args.max_steps}: must be at least 1")
+    for option, path in (("--config", args.config), ("--data", args.data), ("--checkpoint", args.checkpoint),
+                         ("--vgg19", args.vgg19)):
+        if path is not None and not path.exists():
+            raise UserError(f"{option} {path}: not found")
+    check_output_file(args.out)
+    losses = train(TrainRun(args.config, args.data, args.out, args.checkpoint, args.max_steps, args.device,
+                            args.vgg19))
+    _say(f"wrote {args.out}  " + "  ".join(f"{k} {v:.4g}" for k, v in losses.items()))
+    return 0
+
+
+def _prepare_data(args) -> int:
+    from core.errors import UserError
+    from core.tools.prepare_data import prepare_data
+
+    if not 64 <= args.size <= 1024:
+        raise UserError(f"--size {args.size}: must be between 64 and 1024")
+    written = prepare_data(args.videos, args.out, args.size)
+    _say(f"wrote {written['train']} training and {written['test']} test frames to {args.out}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from core.errors import UserError
+    from core.tools.evaluate import evaluate
+
+    for option, path in (("--config", args.config), ("--data", args.data), ("--checkpoint", args.checkpoint)):
+        if not path.exists():
+            raise UserError(f"{option} {path}: not found")
+    print(json.dumps(evaluate(args.config, args.checkpoint, args.data, args.device)))
+    return 0
+
+
 def _doctor(args) -> int:
     from core.tools.doctor import as_dicts, format_table, run_checks
 
@@ -320,6 +385,12 @@ def _gui(args) -> int:
 
     if args.avatar is not None and not Path(args.avatar).is_file():
         raise UserError(f"{args.avatar}: image not found")
+    if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
+        # Qt would abort with its own message lost among others; say it plainly instead.
+        raise UserError("no display: the window needs a graphical session (DISPLAY and WAYLAND_DISPLAY are unset)",
+                        "start Facade from your desktop, or headless with xvfb-run python main.py; "
+                        "run, animate and serve need no display")
     if args.camera is not None:
         parse_source(args.camera)
     return run_gui(args.camera, args.avatar)

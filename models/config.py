@@ -79,34 +79,88 @@ def load_config(name_or_path: str | Path) -> FommConfig:
 
 
 def config_from_dict(data: object, name: str, source: str = "config") -> FommConfig:
-    """Build a FommConfig from the authors' ``model_params`` layout (extra sections are ignored)."""
-    try:
-        params = data["model_params"]
-        common = params.get("common_params", {})
-        kp = params.get("kp_detector_params", {})
-        gen = dict(params.get("generator_params", {}))
-        dense = gen.pop("dense_motion_params", {})
-        return FommConfig(
-            name=name,
-            num_kp=common.get("num_kp", 10),
-            num_channels=common.get("num_channels", 3),
-            estimate_jacobian=common.get("estimate_jacobian", True),
-            image_size=params.get("image_size", 256),
-            kp_detector=_build(KeypointDetectorConfig, kp),
-            generator=GeneratorConfig(dense_motion=_build(DenseMotionConfig, dense), **_fields(GeneratorConfig, gen)),
-        )
-    except (KeyError, TypeError, AttributeError) as exc:
+    """Build a FommConfig from the authors' ``model_params`` layout (extra sections are ignored); every value
+    is checked for its type and range, and an error names the key."""
+    if not isinstance(data, dict) or not isinstance(data.get("model_params"), dict):
         raise ConfigError(f"{source}: not a FOMM config: needs model_params with common_params, "
-                          f"kp_detector_params and generator_params ({exc})") from None
+                          "kp_detector_params and generator_params")
+    params = data["model_params"]
+    try:
+        common = _section(params, "common_params")
+        gen = dict(_section(params, "generator_params"))
+        dense = gen.pop("dense_motion_params", None) or {}
+        config = FommConfig(
+            name=name,
+            num_kp=_checked("common_params.num_kp", common.get("num_kp", 10), 10),
+            num_channels=_checked("common_params.num_channels", common.get("num_channels", 3), 3),
+            estimate_jacobian=_checked("common_params.estimate_jacobian", common.get("estimate_jacobian", True), True),
+            image_size=_image_size(data, params),
+            kp_detector=_build(KeypointDetectorConfig, _section(params, "kp_detector_params"), "kp_detector_params"),
+            generator=GeneratorConfig(dense_motion=_build(DenseMotionConfig, dense, "dense_motion_params"),
+                                      **_fields(GeneratorConfig, gen, "generator_params")),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    problems = []
+    if config.num_channels != 3:
+        problems.append("common_params.num_channels: Facade animates RGB pictures, so it must be 3")
+    if not 64 <= config.image_size <= 1024:
+        problems.append(f"dataset_params.frame_shape: {config.image_size} pixels; use 64 to 1024")
+    for where, scale in (("kp_detector_params.scale_factor", config.kp_detector.scale_factor),
+                         ("dense_motion_params.scale_factor", config.generator.dense_motion.scale_factor)):
+        if not 0 < scale <= 1:
+            problems.append(f"{where}: {scale}; must be above 0 and at most 1")
+    if problems:
+        raise ConfigError(f"{source}: {problems[0]}")
+    return config
 
 
-def _fields(cls, values: dict) -> dict:
-    known = {f.name for f in dataclasses.fields(cls)}
+def _section(params: dict, key: str) -> dict:
+    value = params.get(key, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"model_params.{key}: needs a mapping of keys, not {value!r}")
+    return value
+
+
+def _image_size(data: dict, params: dict) -> int:
+    """``dataset_params.frame_shape`` (the authors' place for it), else ``model_params.image_size``, else 256."""
+    shape = (data.get("dataset_params") or {}).get("frame_shape")
+    if shape is None:
+        return _checked("model_params.image_size", params.get("image_size", 256), 256)
+    if (not isinstance(shape, (list, tuple)) or len(shape) < 2 or shape[0] != shape[1]
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in shape)):
+        raise ValueError(f"dataset_params.frame_shape: needs a square [H, W, 3], not {shape!r}")
+    return shape[0]
+
+
+def _checked(where: str, value, default):
+    """``value`` if it has the default's type and is above 0 (numbers); else ValueError naming ``where``."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: needs true or false, not {value!r}")
+        return value
+    if isinstance(default, int):
+        least = min(default, 1)  # a count is at least 1; a padding (default 0) may be 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{where}: needs a whole number of at least {least}, not {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value != value:
+            raise ValueError(f"{where}: needs a number above 0, not {value!r}")
+        return float(value)
+    return value
+
+
+def _fields(cls, values: dict, where: str) -> dict:
+    defaults = cls()
+    known = {f.name for f in dataclasses.fields(cls) if f.name != "dense_motion"}
     unknown = set(values) - known
     if unknown:
-        raise TypeError(f"unknown {cls.__name__} keys: {', '.join(sorted(unknown))}")
-    return values
+        raise ValueError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    return {key: _checked(f"{where}.{key}", value, getattr(defaults, key)) for key, value in values.items()}
 
 
-def _build(cls, values: dict):
-    return cls(**_fields(cls, values))
+def _build(cls, values: dict, where: str):
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: needs a mapping of keys, not {values!r}")
+    return cls(**_fields(cls, values, where))

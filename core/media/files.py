@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from core.errors import UserError
 
 
 def write_text_file(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file beside it, renamed into place when complete."""
-    try:
-        handle, partial = tempfile.mkstemp(prefix=".facade-", suffix=".partial", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(text)
-            os.replace(partial, path)
-        except BaseException:
-            Path(partial).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    with written_whole(path) as partial:
+        partial.write_text(text, encoding="utf-8")
 
 
 def ensure_folder(folder: Path, what: str) -> Path:
@@ -34,3 +27,21 @@ def ensure_folder(folder: Path, what: str) -> Path:
     if not os.access(folder, os.W_OK):
         raise UserError(f"{folder}: the {what} is not writable", "choose another folder in Settings")
     return folder
+
+
+@contextmanager
+def written_whole(path: Path) -> Iterator[Path]:
+    """A partial path beside ``path`` to write to; renamed over ``path`` only if the block completes.
+    A failure to write (a full disk, a missing folder) is a UserError naming ``path``."""
+    partial = None
+    try:
+        handle, name = tempfile.mkstemp(prefix=".facade-", suffix=".partial", dir=path.parent)
+        os.close(handle)
+        partial = Path(name)
+        yield partial
+        os.replace(partial, path)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        if partial is not None:
+            partial.unlink(missing_ok=True)

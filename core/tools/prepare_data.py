@@ -1,0 +1,37 @@
+"""A user's own clips cropped the way VoxCeleb was (the face aligned and framed, at the model's size), in the
+training layout: ``DIR/train/<clip>/000000.png ...`` and every fifth clip in ``DIR/test/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm import tqdm
+
+from core.errors import UserError
+from core.media.video_io import PngFolderWriter, open_clip
+from core.tools.animate import aligned_faces
+
+
+def prepare_data(videos: list[Path], out: Path, size: int = 256, progress: bool = True) -> dict:
+    """Crop each clip's face (the crop locked on its first face, as the live alignment does); frames with no
+    face are left out. Returns how many frames each split received."""
+    clips = [open_clip(video) for video in videos]  # every input checked before any work
+    written = {"train": 0, "test": 0}
+    for number, clip in enumerate(tqdm(clips, unit="clip", desc="prepare", disable=None if progress else True)):
+        split = "test" if len(clips) > 1 and number % 5 == 4 else "train"
+        folder = out / split / clip.path.stem
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        writer = PngFolderWriter(folder)
+        try:
+            for face in aligned_faces(clip.frames(), size, clip.fps):
+                if face is not None:
+                    writer.write(face.image)
+        except BaseException:
+            writer.abort()
+            raise
+        if not writer.frames_written:
+            writer.abort()
+            raise UserError(f"{clip.path}: no face found in any frame")
+        writer.close()
+        written[split] += writer.frames_written
+    return written
