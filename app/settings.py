@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -55,6 +56,8 @@ def load(store: QSettings) -> AppSettings:
     for name, valid in _VALID.items():
         if not _passes(valid, getattr(settings, name)):
             setattr(settings, name, getattr(AppSettings(), name))
+    if not math.isfinite(settings.smoothing):
+        settings.smoothing = AppSettings.smoothing
     settings.smoothing = min(max(settings.smoothing, 0.0), 1.0)
     settings.countdown = min(max(settings.countdown, 0), 10)
     # Paths from settings are checked before use: a file moved or deleted since is simply forgotten.

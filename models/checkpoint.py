@@ -106,7 +106,8 @@ def _strip_prefix(key: str) -> str:
 
 
 def _check_layout(path, name: str, net: nn.Module, state: dict, config: FommConfig) -> None:
-    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    reference = net.state_dict()
+    expected = {k: tuple(v.shape) for k, v in reference.items()}
     problems = []
     for key, shape in expected.items():
         if key not in state:
@@ -115,6 +116,10 @@ def _check_layout(path, name: str, net: nn.Module, state: dict, config: FommConf
             problems.append(f"{key} is not a tensor")
         elif tuple(state[key].shape) != shape:
             problems.append(f"{key} is {list(state[key].shape)}, expected {list(shape)}")
+        elif reference[key].is_floating_point() and not state[key].is_floating_point():
+            problems.append(f"{key} holds {str(state[key].dtype).replace('torch.', '')} numbers, not floating point")
+        elif state[key].is_floating_point() and not bool(torch.isfinite(state[key]).all()):
+            problems.append(f"{key} holds NaN or infinite values")
     problems += [f"unexpected {k} {list(getattr(v, 'shape', []))}" for k, v in state.items() if k not in expected]
     if problems:
         shown = "; ".join(problems[:_MISMATCHES_SHOWN])

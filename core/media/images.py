@@ -22,7 +22,10 @@ def read_image(path: str | Path) -> np.ndarray:
     if path.stat().st_size == 0:
         raise UserError(f"{path}: image file is empty")
     data = np.fromfile(str(path), dtype=np.uint8)  # also reads non-ASCII paths on Windows
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    # A JPEG from a phone is stored sideways with an EXIF orientation: IMREAD_COLOR turns it upright. Other
+    # formats are read unchanged, to keep their alpha channel and 16-bit depth.
+    jpeg = data[:2].tobytes() == b"\xff\xd8"
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR if jpeg else cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise UserError(f"{path}: not an image OpenCV can read (PNG, JPEG, WebP or BMP)")
     return to_rgb(_shrink(image))

@@ -1,0 +1,108 @@
+"""Bad input gets one plain sentence: configs, checkpoints, images, settings, the Settings dialog."""
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+from PySide6.QtCore import Qt
+
+from conftest import ASTRONAUT, TINY_CONFIG
+from main import main
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("common_params", "num_kp", "ten", "common_params.num_kp: needs a whole number"),
+    ("common_params", "num_kp", -1, "common_params.num_kp: needs a whole number of at least 1"),
+    ("common_params", "num_kp", 0, "at least 1"),
+    ("kp_detector_params", "scale_factor", 0, "kp_detector_params.scale_factor: needs a number above 0"),
+    ("kp_detector_params", "temperature", "hot", "kp_detector_params.temperature: needs a number above 0"),
+    ("generator_params", "block_expansion", 0.5, "generator_params.block_expansion: needs a whole number"),
+    ("common_params", "num_channels", 1, "num_channels: Facade animates RGB pictures"),
+    (None, "image_size", 8, "64 to 1024")])
+def test_bad_config_values_are_one_error_line_naming_the_key(tmp_path, capsys, driving_clip, tiny_checkpoint,
+                                                             section, key, value, message):
+    config = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
+    (config["model_params"][section] if section else config["model_params"])[key] = value
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code = main(["animate", "--avatar", str(ASTRONAUT), "--driving", str(driving_clip), "--out",
+                 str(tmp_path / "o.mp4"), "--engine", "fomm", "--config", str(path), "--checkpoint",
+                 str(tiny_checkpoint)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("spoil, message", [(lambda t: t.fill_(math.nan), "NaN or infinite"),
+                                            (lambda t: t.fill_(math.inf), "NaN or infinite"),
+                                            (lambda t: t.to(torch.int32), "int32 numbers, not floating point")])
+def test_checkpoints_with_broken_numbers_are_refused(tmp_path, capsys, tiny_checkpoint, tiny_config_path,
+                                                     driving_clip, spoil, message):
+    state = torch.load(tiny_checkpoint, weights_only=True)
+    key = next(k for k in state["generator"] if k.endswith("final.weight"))
+    state["generator"][key] = spoil(state["generator"][key].clone())
+    path = tmp_path / "broken.pth.tar"
+    torch.save(state, path)
+    code = main(["animate", "--avatar", str(ASTRONAUT), "--driving", str(driving_clip), "--out",
+                 str(tmp_path / "o.mp4"), "--checkpoint", str(path), "--config", str(tiny_config_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "final.weight" in err and err.count("\n") == 1
+
+
+def test_an_exif_rotated_jpeg_is_read_upright(tmp_path, astronaut):
+    from core.media.images import read_image
+
+    sideways = np.ascontiguousarray(np.rot90(astronaut, 1))  # stored turned left; EXIF 6 says turn it right
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(sideways, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    # An APP1 Exif segment with Orientation 6 (rotate 90 clockwise to view), inserted after SOI.
+    tiff = (b"MM\x00\x2a\x00\x00\x00\x08" + b"\x00\x01" + b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00"
+            + b"\x00\x00\x00\x00")
+    app1 = b"\xff\xe1" + (len(tiff) + 8).to_bytes(2, "big") + b"Exif\x00\x00" + tiff
+    path = tmp_path / "phone.jpg"
+    path.write_bytes(jpeg.tobytes()[:2] + app1 + jpeg.tobytes()[2:])
+    upright = read_image(path)
+    assert upright.shape == astronaut.shape
+    assert np.abs(upright.astype(int) - astronaut).mean() < 6
+
+
+def test_non_finite_or_out_of_range_settings_fall_back_to_their_defaults(tmp_path, qtbot):
+    from app import settings as app_settings
+
+    store = app_settings.open_settings(tmp_path / "s.ini")
+    for key, value in (("smoothing", "nan"), ("countdown", "inf"), ("output_size", "99999x1"),
+                       ("background", "plaid"), ("fit", "stretch")):
+        store.setValue(key, value)
+    store.sync()
+    loaded = app_settings.load(app_settings.open_settings(tmp_path / "s.ini"))
+    defaults = app_settings.AppSettings()
+    assert loaded.smoothing == defaults.smoothing and loaded.countdown == defaults.countdown
+    assert (loaded.output_size, loaded.background, loaded.fit) == (defaults.output_size, defaults.background,
+                                                                   defaults.fit)
+
+
+def test_esc_in_settings_closes_the_dialog_instead_of_becoming_a_key(qtbot):
+    from app.dialogs import SettingsDialog
+    from app.settings import AppSettings
+
+    settings = AppSettings()
+    dialog = SettingsDialog(settings, None)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    edit = dialog._edits["calibrate"]
+    edit.setFocus()
+    qtbot.keyClick(edit, Qt.Key.Key_Escape)
+    assert not dialog.isVisible()
+    dialog.store(settings)
+    assert settings.hotkeys["calibrate"] == "X"
+
+
+def test_no_display_is_one_error_line_not_an_abort(monkeypatch, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    code = main([])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: no display") and "xvfb-run" in err and err.count("\n") == 1
