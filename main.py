@@ -161,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_evaluate)
 
     convert = commands.add_parser("convert", help="convert a .pth.tar checkpoint to .safetensors")
-    convert.add_argument("checkpoint", type=Path)
-    convert.add_argument("out", type=Path)
+    convert.add_argument("checkpoint", type=Path, help="the .pth.tar checkpoint to read")
+    convert.add_argument("out", type=Path, help="the .safetensors file to write")
     convert.set_defaults(handler=_convert)
     return parser
 
@@ -280,7 +280,8 @@ def _bench(args) -> int:
         result = compare_fomm(engine, args.frames)
     else:
         result = time_engine(engine, args.frames)
-    result["checkpoint"] = str(args.checkpoint) if args.checkpoint else "random weights"
+    if engine.name == "fomm":
+        result["checkpoint"] = str(args.checkpoint) if args.checkpoint else "random weights"
     print(json.dumps(result, indent=None if args.json else 2))
     return 0
 

@@ -2,6 +2,8 @@
 
     python scripts/train_sprites.py --out /tmp/sprites --steps 600 --json bench/results/train-sprites.json
 
+Run it again with the same --out to train on from the checkpoint it wrote.
+
 The set: textured sprites (a random blurred colour texture in a random ellipse) on a textured background,
 moving by random similarities (shift, turn, scale) over 16 frames, 64x64; 48 videos to train on, 8 held out.
 """
@@ -82,10 +84,12 @@ def main() -> int:
     config.write_text(yaml.safe_dump(CONFIG))
     model = args.out / "sprites.pth.tar"
     started = time.monotonic()
-    losses = train(TrainRun(config, data, model, max_steps=args.steps, device="cpu"))
+    resumed = model.exists()  # a second run goes on from the first one's checkpoint
+    losses = train(TrainRun(config, data, model, checkpoint=model if resumed else None, max_steps=args.steps,
+                            device="cpu"))
     seconds = time.monotonic() - started
     report = evaluate(config, model, data, device="cpu")
-    result = {"steps": args.steps, "batch_size": CONFIG["train_params"]["batch_size"], "train_seconds": round(seconds, 1),
+    result = {"steps": args.steps, "resumed": resumed, "batch_size": CONFIG["train_params"]["batch_size"], "train_seconds": round(seconds, 1),
               "steps_per_second": round(args.steps / seconds, 3), "last_losses": {k: round(v, 4) for k, v in losses.items()},
               **report, "config": CONFIG, "machine": "AMD EPYC, 2 cores, no GPU"}
     text = json.dumps(result, indent=2)

@@ -106,3 +106,31 @@ def test_no_display_is_one_error_line_not_an_abort(monkeypatch, capsys):
     code = main([])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: no display") and "xvfb-run" in err and err.count("\n") == 1
+
+
+def test_only_documented_folders_are_searched_and_strangers_are_skipped(tmp_path, monkeypatch, tiny_checkpoint,
+                                                                       caplog):
+    from core.engines import checkpoints
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "checkpoints").mkdir()
+    torch.save({"resnet": torch.zeros(1)}, tmp_path / "checkpoints" / "resnet18.pth")  # the current folder
+    user = tmp_path / "user"
+    user.mkdir()
+    monkeypatch.setattr(checkpoints, "user_checkpoint_dir", lambda: user)
+    monkeypatch.setattr(checkpoints, "ROOT", tmp_path / "install")
+    assert checkpoints.find_checkpoint() is None  # the current folder is not a documented place
+    torch.save({"resnet": torch.zeros(1)}, user / "resnet18.pth")
+    assert checkpoints.find_checkpoint() is None and "skipped" in caplog.text and "resnet18.pth" in caplog.text
+    (user / "vox-cpk.pth.tar").write_bytes(tiny_checkpoint.read_bytes())
+    assert checkpoints.find_checkpoint() == user / "vox-cpk.pth.tar"
+
+
+def test_bench_names_a_checkpoint_only_for_fomm_and_convert_explains_its_arguments(capsys):
+    import json as json_module
+
+    assert main(["bench", "--engine", "mesh", "--frames", "2", "--json"]) == 0
+    assert "checkpoint" not in json_module.loads(capsys.readouterr().out)
+    with pytest.raises(SystemExit):
+        main(["convert", "--help"])
+    assert ".safetensors file to write" in capsys.readouterr().out

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import zipfile
 from pathlib import Path
 
 from core.errors import UserError
@@ -22,8 +25,12 @@ def user_checkpoint_dir() -> Path:
     return user_data_dir("checkpoints")
 
 
+log = logging.getLogger(__name__)
+
+
 def search_dirs() -> list[Path]:
-    return [Path.cwd() / "checkpoints", ROOT / "checkpoints", user_checkpoint_dir()]
+    """The documented places: ``checkpoints/`` beside Facade and the user's folder (never the current one)."""
+    return [ROOT / "checkpoints", user_checkpoint_dir()]
 
 
 def find_checkpoint(explicit: str | Path | None = None) -> Path | None:
@@ -33,12 +40,36 @@ def find_checkpoint(explicit: str | Path | None = None) -> Path | None:
         if not path.is_file():
             raise UserError(f"{path}: checkpoint file not found")
         return path
-    found = [p for d in search_dirs() if d.is_dir() for p in sorted(d.iterdir())
-             if p.is_file() and p.name.endswith(CHECKPOINT_SUFFIXES)]
+    found = []
+    for p in (p for d in search_dirs() if d.is_dir() for p in sorted(d.iterdir())):
+        if p.is_file() and p.name.endswith(CHECKPOINT_SUFFIXES):
+            if _looks_like_fomm(p):
+                found.append(p)
+            else:  # nobody asked for this file: a note, not an error
+                log.warning("skipped %s: not a FOMM checkpoint (no generator and kp_detector)", p)
     if not found:
         return None
     return min(found, key=lambda p: next((i for i, n in enumerate(_PREFERRED) if p.name.startswith(n)),
                                          len(_PREFERRED)))
+
+
+def _looks_like_fomm(path: Path) -> bool:
+    """A cheap look inside, without loading the weights: the networks' names in a safetensors header or in a
+    torch zip's pickle. A file that cannot be told is given the benefit of the doubt."""
+    try:
+        if path.name.endswith(".safetensors"):
+            with path.open("rb") as file:
+                size = int.from_bytes(file.read(8), "little")
+                keys = json.loads(file.read(min(size, 50_000_000)))
+            return any(k.startswith(("generator.", "kp_detector.")) for k in keys)
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                pickled = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+                data = archive.read(pickled) if pickled else b""
+            return b"kp_detector" in data and b"generator" in data
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return False
+    return True
 
 
 def missing_checkpoint() -> UserError:
