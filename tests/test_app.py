@@ -263,7 +263,8 @@ def test_the_output_group_changes_the_call_picture_and_the_virtual_camera_follow
     frame = camera.frames[-1]
     assert np.abs(frame[:, :30].astype(int) - (0, 177, 64)).max() < 3  # green bars beside the portrait
     assert window.session.virtual_camera_device and window.settings.output_size == "640x360"
-    assert window.avatar_view._image.width() == 640  # the preview shows the same picture
+    # The preview draws on the UI thread, a moment after the virtual camera got the frame.
+    qtbot.waitUntil(lambda: window.avatar_view._image.width() == 640, timeout=5000)
 
 
 def test_the_remote_engine_from_the_window(window, qtbot, served):

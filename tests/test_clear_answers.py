@@ -134,3 +134,29 @@ def test_bench_names_a_checkpoint_only_for_fomm_and_convert_explains_its_argumen
     with pytest.raises(SystemExit):
         main(["convert", "--help"])
     assert ".safetensors file to write" in capsys.readouterr().out
+
+
+def test_a_still_image_as_the_camera_is_one_error_line(capsys, tmp_path):
+    code = main(["run", "--camera", str(ASTRONAUT), "--avatar", str(ASTRONAUT), "--max-frames", "5"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: {ASTRONAUT}: a still image, not a camera or a video")
+    assert "--avatar" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".avi", ".webm", ".mkv", ".mov"])
+def test_out_writes_the_container_its_extension_names(capsys, tmp_path, driving_clip, suffix):
+    out = tmp_path / f"x{suffix}"
+    assert main(["animate", "--avatar", str(ASTRONAUT), "--driving", str(driving_clip), "--out", str(out),
+                 "--engine", "mesh", "--crop-only"]) == 0
+    import imageio_ffmpeg
+
+    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(out))  # ffmpeg decodes it (OpenCV has no AV1)
+    assert out.is_file() and frames == 6
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_an_unknown_extension_is_refused_naming_the_choices(capsys, tmp_path, driving_clip):
+    code = main(["animate", "--avatar", str(ASTRONAUT), "--driving", str(driving_clip), "--out",
+                 str(tmp_path / "x.xyz")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write .xyz files" in err and ".gif" in err and not (tmp_path / "x.xyz").exists()

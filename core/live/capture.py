@@ -16,6 +16,7 @@ from core.errors import UserError
 from core.frames import CapturedFrame
 from core.live.events import Event, EventKind, SourceState
 from core.live.latest import Latest
+from core.media.images import IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ def parse_source(spec: str | int | Path) -> int | str | Path:
     path = Path(text).expanduser()
     if not path.is_file():
         raise UserError(f"{path}: camera index, stream URL or video file expected; no such file")
+    if path.suffix.lower() in IMAGE_SUFFIXES:  # a still picture would "play" one frame and end
+        raise UserError(f"{path}: a still image, not a camera or a video",
+                        "a portrait to animate goes to --avatar; drive it with a camera index or a video file")
     return path
 
 

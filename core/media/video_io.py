@@ -74,8 +74,23 @@ def _frame_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
+_EVEN = "pad=ceil(iw/2)*2:ceil(ih/2)*2"
+_H264 = ["-vf", _EVEN, "-c:v", "libx264", "-crf", "18", "-preset", "veryfast", "-pix_fmt", "yuv420p"]
+# What each video name is written as: ffmpeg's muxer and the encoder arguments (all in imageio-ffmpeg's build).
+_CONTAINERS = {
+    ".mp4": ["-movflags", "+faststart", *_H264, "-f", "mp4"],
+    ".mov": ["-movflags", "+faststart", *_H264, "-f", "mov"],
+    ".mkv": [*_H264, "-f", "matroska"],
+    ".avi": ["-vf", _EVEN, "-c:v", "mpeg4", "-q:v", "3", "-pix_fmt", "yuv420p", "-f", "avi"],
+    ".webm": ["-vf", _EVEN, "-c:v", "libsvtav1", "-preset", "10", "-crf", "32", "-pix_fmt", "yuv420p",
+              "-f", "webm"],
+    ".gif": ["-vf", "split[a][b];[a]palettegen[p];[b][p]paletteuse", "-f", "gif"],  # its own 256 colours
+}
+VIDEO_SUFFIXES = tuple(_CONTAINERS)
+
+
 class Mp4Writer:
-    """H.264 mp4 through ffmpeg, whole or not at all.
+    """A video through ffmpeg (H.264 mp4 by default; the container ``path``'s suffix names), whole or not at all.
 
     Frames go to a partial file of a unique name beside ``path`` (two writers never share one); ``close``
     moves it into place only once ffmpeg has finished it without error, so ``path`` is a complete video or
@@ -90,13 +105,13 @@ class Mp4Writer:
         self.keep_partial = keep_partial
         check_output_file(self.path)
         self._replaces = self.path.exists()
-        self._partial = _unique_sibling(self.path, ".partial.mp4")
+        container = _CONTAINERS.get(self.path.suffix.lower(), _CONTAINERS[".mp4"])
+        self._partial = _unique_sibling(self.path, f".partial{self.path.suffix.lower() or '.mp4'}")
         width, height = size
         self._process = spawn([
             imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:.6g}", "-i", "-",
-            "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-crf", "18", "-preset", "veryfast",
-            "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(self._partial)])
+            *container, str(self._partial)])
         self.frames_written = 0
 
     def write(self, rgb: np.ndarray) -> None:
@@ -183,17 +198,16 @@ class PngFolderWriter:
         shutil.rmtree(self._partial, ignore_errors=True)
 
 
-VIDEO_SUFFIXES = (".mp4",)
-
-
 def open_writer(out: str | Path, fps: float, size: tuple[int, int]) -> Mp4Writer | PngFolderWriter:
-    """An mp4 writer for ``*.mp4``, a PNG folder writer for a name without an extension."""
+    """A video writer for a video name (``.mp4``, ``.mov``, ``.mkv``, ``.avi``, ``.webm``, ``.gif``), a PNG
+    folder writer for a name without an extension; any other extension is refused, naming the choices."""
     out = Path(out)
     if out.suffix.lower() in VIDEO_SUFFIXES:
         return Mp4Writer(out, fps, size)
     if out.suffix and not out.is_dir():
         raise UserError(f"{out}: cannot write {out.suffix} files",
-                        "use a name ending in .mp4, or a folder name without an extension for PNG frames")
+                        f"use a name ending in {', '.join(VIDEO_SUFFIXES)}, or a folder name without an extension "
+                        "for PNG frames")
     return PngFolderWriter(out)
 
 
