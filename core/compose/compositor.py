@@ -129,8 +129,7 @@ class Compositor:
         self._face = (slice(oy0 - y0, oy1 - y0), slice(ox0 - x0, ox1 - x0))
         alpha = _feathered_square(side, settings.feather)[self._face]
         self._alpha = np.ascontiguousarray(np.repeat(alpha[..., None], 3, axis=2))
-        self._beta = 1 - self._alpha
-        self._under = (self.background[self._out] * self._beta).astype(np.float32)  # fixed: computed once
+        self._under = (self.background[self._out] * (1 - self._alpha)).astype(np.float32)  # fixed: computed once
         seam = (alpha > 0.05) & (alpha < 0.6)
         self._seam = seam.astype(np.uint8)
         self._target_colour = np.array(cv2.mean(self.background[self._out], self._seam)[:3]) if seam.any() else None

@@ -30,7 +30,7 @@ class Clip:
 
     def frames(self) -> Iterator[np.ndarray]:
         if self.path.is_dir():
-            for file in _frame_files(self.path):
+            for file in frame_files(self.path):
                 yield read_image(file)
             return
         capture = cv2.VideoCapture(str(self.path))
@@ -50,7 +50,7 @@ def open_clip(path: str | Path) -> Clip:
     if not path.exists():
         raise UserError(f"{path}: driving video or folder not found")
     if path.is_dir():
-        files = _frame_files(path)
+        files = frame_files(path)
         if not files:
             raise UserError(f"{path}: folder holds no frames ({', '.join(IMAGE_SUFFIXES)})")
         return Clip(path, FOLDER_FPS, len(files))
@@ -70,7 +70,8 @@ def open_clip(path: str | Path) -> Clip:
     return Clip(path, fps if 1 <= fps <= 240 else FOLDER_FPS, max(count, 1))
 
 
-def _frame_files(folder: Path) -> list[Path]:
+def frame_files(folder: Path) -> list[Path]:
+    """The image files of a frame folder, in name order (the frames' order)."""
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from core.errors import UserError, model_files
 from core.media.files import written_whole
-from core.media.images import IMAGE_SUFFIXES
+from core.media.video_io import frame_files
 from models.config import FommConfig, config_from_dict
 from models.losses import Vgg19
 from models.training import TrainConfig, Trainer, train_config_from_dict
@@ -75,6 +75,7 @@ class VideoFrames(torch.utils.data.Dataset):
             raise UserError(f"{root}: no videos or frame folders for {split}",
                             f"put them in {root / split} ({', '.join(VIDEO_SUFFIXES)} or folders of frames)")
         self.entries = sorted({_person(v) for v in self.videos}) if params.id_sampling else self.videos
+        self.frame_counts = {video: frame_count(video) for video in self.videos}  # once, not per sample
 
     def __len__(self) -> int:
         return len(self.entries) * self.repeats
@@ -83,8 +84,7 @@ class VideoFrames(torch.utils.data.Dataset):
         rng = random.Random(torch.initial_seed() + index)
         entry = self.entries[index % len(self.entries)]
         video = rng.choice([v for v in self.videos if _person(v) == entry]) if self.params.id_sampling else entry
-        count = frame_count(video)
-        first, second = sorted(rng.randrange(count) for _ in range(2))
+        first, second = sorted(rng.randrange(self.frame_counts[video]) for _ in range(2))
         frames = [read_frame(video, i, self.params.frame_size) for i in (first, second)]
         if self.augment:
             frames = _augment(frames, self.params.augmentation, rng)
@@ -105,20 +105,16 @@ def _videos(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir()
-                  if (p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES) or (p.is_dir() and _frame_files(p)))
+                  if (p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES) or (p.is_dir() and frame_files(p)))
 
 
 def _person(video: Path) -> str:
     return video.name.split("#")[0]
 
 
-def _frame_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
 def frame_count(video: Path) -> int:
     if video.is_dir():
-        return len(_frame_files(video))
+        return len(frame_files(video))
     capture = cv2.VideoCapture(str(video))
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     capture.release()
@@ -130,7 +126,7 @@ def frame_count(video: Path) -> int:
 def read_frame(video: Path, index: int, size: int) -> np.ndarray:
     """Frame ``index`` of a video or frame folder, RGB, resized to size x size."""
     if video.is_dir():
-        bgr = cv2.imread(str(_frame_files(video)[index]))
+        bgr = cv2.imread(str(frame_files(video)[index]))
     else:
         capture = cv2.VideoCapture(str(video))
         capture.set(cv2.CAP_PROP_POS_FRAMES, index)
