@@ -168,15 +168,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _engine_choice(args):
-    from core.engines.choice import EngineChoice
+    """The engine options, every one checked (whatever the engine) before a camera or a clip is opened."""
+    from core.engines.choice import EngineChoice, check_choice
     from core.link.pairing import parse_pairing
 
     if args.remote:
-        parse_pairing(args.remote)  # a bad pairing is reported before the camera or a clip is opened
+        parse_pairing(args.remote)
+    choice = EngineChoice(engine=args.engine, checkpoint=args.checkpoint, config=args.config, device=args.device,
+                          precision=args.precision, relative=not args.absolute, adapt_scale=args.adapt_scale,
+                          resolution=args.resolution, remote=args.remote, lossless=args.remote_lossless)
+    check_choice(choice)
+    return choice
 
-    return EngineChoice(engine=args.engine, checkpoint=args.checkpoint, config=args.config, device=args.device,
-                        precision=args.precision, relative=not args.absolute, adapt_scale=args.adapt_scale,
-                        resolution=args.resolution, remote=args.remote, lossless=args.remote_lossless)
+
+def _note_unused_options(choice, engine: str) -> None:
+    from core.engines.choice import unused_options
+
+    unused = unused_options(choice, engine)
+    if unused:
+        _say(f"note: {', '.join(unused)} {'has' if len(unused) == 1 else 'have'} no effect on the {engine} engine"
+             + (" (the worker's own options decide: give them to `serve`)" if engine == "remote" else ""))
 
 
 def _output(args, default_size):
@@ -196,7 +207,9 @@ def _animate(args) -> int:
     read_image(args.avatar)  # a bad avatar is reported before the engine loads
     clip = open_clip(args.driving)
     check_not_an_input(args.out, args.driving, args.avatar)
-    engine = create_engine(_engine_choice(args))
+    choice = _engine_choice(args)
+    engine = create_engine(choice)
+    _note_unused_options(choice, engine.name)
     compositor = None
     if args.crop_only or args.no_align:
         avatar = load_avatar(args.avatar, engine.resolution, not args.no_align, args.avatar_whole_image)
@@ -228,11 +241,13 @@ def _run(args) -> int:
         check_output_file(args.record)
     if args.stats_json:
         check_output_file(args.stats_json)
-    setup = LiveSetup(camera=args.camera, avatar=args.avatar, choice=_engine_choice(args), loop=args.loop,
+    choice = _engine_choice(args)
+    setup = LiveSetup(camera=args.camera, avatar=args.avatar, choice=choice, loop=args.loop,
                       align=not args.no_align, whole_image=args.avatar_whole_image, check_camera=True,
                       output=_output(args, CALL_SIZE))
     pipeline = build_pipeline(setup, on_event=lambda event: print(f"{event.kind.value}: {event.message}",
                                                                   file=sys.stderr))
+    _note_unused_options(choice, pipeline.engine.name)
     fps = pipeline.source.fps
     if args.virtual_cam is not None:
         try:
@@ -269,7 +284,9 @@ def _bench(args) -> int:
         raise UserError(f"--frames {args.frames}: must be at least 1")
     from core.engines import create_engine
 
-    engine = create_engine(_engine_choice(args), allow_random_weights=True)
+    choice = _engine_choice(args)
+    engine = create_engine(choice, allow_random_weights=True)
+    _note_unused_options(choice, engine.name)
     if (args.compare or args.remote_loopback) and engine.name != "fomm":
         raise UserError(f"--{'compare' if args.compare else 'remote-loopback'}: only for --engine fomm")
     if args.remote_loopback:

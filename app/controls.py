@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QLa
 
 from core.compose.compositor import BACKGROUNDS, FITS, OUTPUT_SIZES
 from core.engines.checkpoints import missing_checkpoint
-from core.engines.choice import DEVICES, PRECISIONS, EngineChoice
+from core.engines.choice import DEVICES, PRECISIONS, USED_BY, EngineChoice
 
 from .settings import AppSettings
 from .widgets import combo
@@ -169,5 +169,6 @@ class ControlsPanel(QWidget):
 
     def set_engine_running(self, name: str) -> None:
         """Grey out the options that the running engine does not use."""
-        for widget in (self.device_box, self.precision_box, self.relative_box, self.adapt_box):
-            widget.setEnabled(name == "fomm")
+        for option, widget in (("device", self.device_box), ("precision", self.precision_box),
+                               ("relative", self.relative_box), ("adapt_scale", self.adapt_box)):
+            widget.setEnabled(option in USED_BY[name])

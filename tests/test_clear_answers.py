@@ -160,3 +160,22 @@ def test_an_unknown_extension_is_refused_naming_the_choices(capsys, tmp_path, dr
                  str(tmp_path / "x.xyz")])
     err = capsys.readouterr().err
     assert code == 2 and "cannot write .xyz files" in err and ".gif" in err and not (tmp_path / "x.xyz").exists()
+
+
+@pytest.mark.parametrize("option, message", [(["--device", "nosuchdevice"], "--device nosuchdevice: unknown device"),
+                                             (["--config", "nosuchconfig"], "unknown config 'nosuchconfig'"),
+                                             (["--checkpoint", "gone.pth.tar"], "gone.pth.tar: checkpoint file not found")])
+def test_every_engine_option_is_checked_whatever_the_engine(capsys, tmp_path, driving_clip, option, message):
+    code = main(["animate", "--avatar", str(ASTRONAUT), "--driving", str(driving_clip), "--out",
+                 str(tmp_path / "o.mp4"), "--engine", "mesh", *option])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_options_the_engine_does_not_read_are_named(capsys, tmp_path, driving_clip, tiny_config_path):
+    code = main(["animate", "--avatar", str(ASTRONAUT), "--driving", str(driving_clip), "--out",
+                 str(tmp_path / "o.mp4"), "--engine", "mesh", "--device", "cpu", "--config", str(tiny_config_path)])
+    err = capsys.readouterr().err
+    assert code == 0 and "note: --config, --device have no effect on the mesh engine" in err
+    assert (tmp_path / "o.mp4").is_file()

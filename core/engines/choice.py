@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields
 from pathlib import Path
+
+from core.errors import UserError, model_files
 
 ENGINES = ("mesh", "fomm", "remote")
 DEVICES = ("auto", "cpu", "cuda")
@@ -32,3 +35,42 @@ class EngineChoice:
     resolution: int = 256
     remote: str = ""
     lossless: bool = False
+
+
+# The command-line option of each choice, and which engines read it: the rest have no effect on that engine.
+_OPTIONS = {"checkpoint": "--checkpoint", "config": "--config", "device": "--device", "precision": "--precision",
+            "relative": "--absolute", "adapt_scale": "--adapt-scale", "resolution": "--resolution",
+            "lossless": "--remote-lossless"}
+USED_BY = {"mesh": {"resolution"},
+           "fomm": {"checkpoint", "config", "device", "precision", "relative", "adapt_scale"},
+           "remote": {"lossless", "resolution"}}  # the worker's own options decide its model; mesh is the fallback
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def check_device(device: str) -> None:
+    """The device's spelling; whether CUDA is there is the FOMM engine's to say."""
+    if not _DEVICE.fullmatch(device):
+        raise UserError(f"--device {device}: unknown device", f"use {', '.join(DEVICES)} or cuda:N")
+
+
+def check_choice(choice: EngineChoice) -> None:
+    """Every option is checked whatever the engine: a typo is reported even where it would have no effect."""
+    from core.engines.checkpoints import find_checkpoint
+    from models.config import load_config
+
+    if choice.engine is not None and choice.engine not in ENGINES:
+        raise UserError(f"--engine {choice.engine}: unknown engine", f"use {' or '.join(ENGINES)}")
+    check_device(choice.device)
+    if choice.precision not in PRECISIONS:
+        raise UserError(f"--precision {choice.precision}: unknown precision", f"use {', '.join(PRECISIONS)}")
+    if choice.checkpoint is not None:
+        find_checkpoint(choice.checkpoint)
+    with model_files():
+        load_config(choice.config)
+
+
+def unused_options(choice: EngineChoice, engine: str) -> list[str]:
+    """The options set away from their defaults that ``engine`` does not read, as the user typed them."""
+    default = EngineChoice()
+    return [_OPTIONS[f.name] for f in fields(EngineChoice) if f.name in _OPTIONS
+            and getattr(choice, f.name) != getattr(default, f.name) and f.name not in USED_BY.get(engine, ())]

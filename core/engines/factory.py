@@ -6,7 +6,7 @@ from typing import Callable
 
 from core.engines.base import Engine
 from core.engines.checkpoints import find_checkpoint, missing_checkpoint
-from core.engines.choice import ENGINES, EngineChoice
+from core.engines.choice import EngineChoice, check_choice
 from core.errors import UserError
 
 
@@ -14,6 +14,7 @@ def create_engine(choice: EngineChoice, allow_random_weights: bool = False,
                   on_link: Callable[[bool, str], None] | None = None) -> Engine:
     """The engine for ``choice``; a FOMM without a checkpoint is an error unless random weights are allowed.
     ``on_link(problem, text)``: the remote engine says when it falls back to the local one and back."""
+    check_choice(choice)
     if choice.engine in (None, "remote") and choice.remote:
         return _remote_engine(choice, on_link)
     checkpoint = find_checkpoint(choice.checkpoint) if choice.engine in (None, "fomm") else None
@@ -28,10 +29,8 @@ def create_engine(choice: EngineChoice, allow_random_weights: bool = False,
         from core.engines.mesh import MeshEngine, MeshOptions
 
         return MeshEngine(MeshOptions(resolution=choice.resolution))
-    if name == "remote":
-        raise UserError("the remote engine needs a worker's pairing string (--remote)",
-                        "the line `python main.py serve` printed on the worker")
-    raise UserError(f"--engine {name}: unknown engine", f"use {' or '.join(ENGINES)}")
+    raise UserError("the remote engine needs a worker's pairing string (--remote)",
+                    "the line `python main.py serve` printed on the worker")
 
 
 def _remote_engine(choice: EngineChoice, on_link) -> Engine:

@@ -14,7 +14,7 @@ from models.config import load_config
 from models.inference import InferenceOptions, prepare
 from models.motion import movement_scale, relative_keypoints
 
-from core.engines.choice import DEVICES, PRECISIONS, EngineChoice
+from core.engines.choice import PRECISIONS, EngineChoice, check_device
 from core.errors import UserError, model_files
 from core.media.images import resize_square
 from core.frames import DrivingFace
@@ -22,14 +22,10 @@ from core.frames import DrivingFace
 
 def resolve_device(requested: str) -> torch.device:
     """``auto`` picks CUDA when it works; asking for CUDA without it is the user's error to fix."""
+    check_device(requested)
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(requested)
-    except RuntimeError:
-        raise UserError(f"--device {requested}: unknown device", f"use {', '.join(DEVICES)}") from None
-    if device.type not in ("cpu", "cuda"):
-        raise UserError(f"--device {requested}: unknown device", f"use {', '.join(DEVICES)}")
+    device = torch.device(requested)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"--device {requested}: CUDA is not available here (torch {torch.__version__})", "use cpu")
     return device
