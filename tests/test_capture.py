@@ -59,6 +59,20 @@ def test_looping_file_keeps_playing(camera_video):
     assert source.frames_captured > 100 and source.state != SourceState.ENDED
 
 
+def test_a_looping_one_frame_video_holds_its_picture(tmp_path, astronaut):
+    from core.media.video_io import Mp4Writer
+
+    path = tmp_path / "one.mp4"
+    writer = Mp4Writer(path, 25, (256, 256))
+    writer.write(astronaut[:256, :256])
+    writer.close()
+    source = FrameSource(path, loop=True).start()
+    time.sleep(1.0)
+    source.stop()
+    assert source.frames_captured >= 20  # at the file's 25 fps, not one frame and an end
+    assert source.state == SourceState.STOPPED
+
+
 def test_a_stream_that_cannot_be_opened_reports_and_retries(tmp_path):
     events = []
     source = FrameSource("http://127.0.0.1:9/none.mjpg", on_event=events.append,

@@ -176,12 +176,17 @@ class FrameSource:
         """Play at the file's own rate; True when it has ended (not looping) or stop was asked."""
         period = 1.0 / self.fps
         due = time.monotonic()
+        last = None
         while not self._stop.is_set():
             ok, bgr = capture.read()
-            if not ok and self.loop and capture.set(cv2.CAP_PROP_POS_FRAMES, 0):
-                ok, bgr = capture.read()
+            if not ok and self.loop and last is not None:
+                if capture.set(cv2.CAP_PROP_POS_FRAMES, 0):
+                    ok, bgr = capture.read()
+                if not ok:  # a one-frame video (or one that cannot seek) loops as its last picture, held
+                    ok, bgr = True, last
             if not ok:
                 return True
+            last = bgr
             if not self.paced:
                 # Decode the next frame only once this one is taken: full speed for the pipeline, with no
                 # CPU spent decoding frames that would only be dropped.
