@@ -162,3 +162,26 @@ def served(fomm, keys):
     running = Running(fomm, keys, "tcp://127.0.0.1:*")
     yield running, keys.pairing("127.0.0.1", running.worker.port)
     running.stop()
+
+
+@pytest.fixture
+def silent_stream():
+    """A stream URL whose server accepts connections and never sends a byte; ``accepted`` is set on the first."""
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted, held = threading.Event(), []
+
+    def serve():
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+            accepted.set()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/live.mjpg", accepted
+    server.close()
+    for connection in held:
+        connection.close()

@@ -73,6 +73,14 @@ def test_a_looping_one_frame_video_holds_its_picture(tmp_path, astronaut):
     assert source.state == SourceState.STOPPED
 
 
+def test_a_stream_that_never_sends_is_given_up_in_bounded_time(silent_stream):
+    url, accepted = silent_stream
+    started = time.monotonic()
+    with pytest.raises(UserError, match=r"live.mjpg: no picture within 1 s; check the address"):
+        FrameSource(url, settings=CaptureSettings(stream_timeout_s=1)).check()
+    assert accepted.is_set() and time.monotonic() - started < 3
+
+
 def test_a_stream_that_cannot_be_opened_reports_and_retries(tmp_path):
     events = []
     source = FrameSource("http://127.0.0.1:9/none.mjpg", on_event=events.append,

@@ -179,3 +179,23 @@ def test_options_the_engine_does_not_read_are_named(capsys, tmp_path, driving_cl
     err = capsys.readouterr().err
     assert code == 0 and "note: --config, --device have no effect on the mesh engine" in err
     assert (tmp_path / "o.mp4").is_file()
+
+
+def test_ctrl_c_stops_a_run_waiting_on_a_silent_stream_at_once(silent_stream):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    url, accepted = silent_stream
+    run = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "run", "--camera", url, "--avatar", str(ASTRONAUT)],
+                           stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert accepted.wait(60)  # the run is now inside the stream's open
+    time.sleep(0.5)
+    run.send_signal(signal.SIGINT)
+    asked = time.monotonic()
+    code = run.wait(timeout=10)
+    assert time.monotonic() - asked < 1.5 and code == 130
+    assert run.stderr.read().strip().splitlines()[-1] == "interrupted"

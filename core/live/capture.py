@@ -29,6 +29,7 @@ class CaptureSettings:
     retry_first_s: float = 0.5
     retry_max_s: float = 8.0
     failed_reads_before_reconnect: int = 15
+    stream_timeout_s: float = 10.0  # a stream URL that sends nothing for this long is given up (OpenCV's is 30 s)
 
 
 def parse_source(spec: str | int | Path) -> int | str | Path:
@@ -76,13 +77,19 @@ class FrameSource:
         return f"camera {self.source}" if isinstance(self.source, int) else str(self.source)
 
     def check(self) -> None:
-        """Open the source once, now: a camera index that does not exist is a clear error before any thread."""
-        capture = self._open()
-        if capture is None:
+        """Open the source once, now: a camera index that does not exist, or a stream that sends nothing, is a
+        clear error before any thread. The open runs on a helper thread so that Ctrl+C is honoured at once."""
+        probe = _Probe(self._open)
+        started = time.monotonic()
+        probe.start()
+        probe.join(2 * self.settings.stream_timeout_s + 1)  # bounded even where a backend ignores its timeout
+        silent = time.monotonic() - started >= self.settings.stream_timeout_s
+        if probe.is_alive() or (isinstance(self.source, str) and not probe.opened and silent):
+            raise UserError(f"{self.name}: no picture within {self.settings.stream_timeout_s:.0f} s",
+                            "check the address, and that the stream is running")
+        if not probe.opened:
             raise UserError(f"{self.name}: cannot be opened ({_camera_hint(self.source)})")
-        ok, _ = capture.read()
-        capture.release()
-        if not ok:
+        if not probe.gave_frame:
             raise UserError(f"{self.name}: opened but gives no frames")
 
     def start(self) -> "FrameSource":
@@ -113,6 +120,10 @@ class FrameSource:
     def _open(self) -> cv2.VideoCapture | None:
         if isinstance(self.source, int) and sys.platform == "win32":
             capture = cv2.VideoCapture(self.source, cv2.CAP_DSHOW)  # MSMF opens cameras slowly
+        elif isinstance(self.source, str):  # a stream URL: bounded opens and reads, never OpenCV's 30 s
+            timeout_ms = int(self.settings.stream_timeout_s * 1000)
+            capture = cv2.VideoCapture(self.source, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms,
+                                                                     cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms])
         else:
             capture = cv2.VideoCapture(str(self.source) if isinstance(self.source, Path) else self.source)
         if not capture.isOpened():
@@ -200,6 +211,22 @@ class FrameSource:
             due = max(due + period, time.monotonic() - period)  # a late frame does not start a burst
             self._emit(bgr, time.monotonic())
         return True
+
+
+class _Probe(threading.Thread):
+    """Opens a source and reads one frame, on a thread of its own."""
+
+    def __init__(self, open_capture: Callable[[], cv2.VideoCapture | None]):
+        super().__init__(name="camera check", daemon=True)
+        self._open_capture = open_capture
+        self.opened = self.gave_frame = False
+
+    def run(self) -> None:
+        capture = self._open_capture()
+        if capture is not None:
+            self.opened = True
+            self.gave_frame = capture.read()[0]
+            capture.release()
 
 
 def _camera_hint(source) -> str:
