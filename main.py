@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import traceback
@@ -397,20 +396,19 @@ def _convert(args) -> int:
 
 
 def _gui(args) -> int:
-    from app.run import run_gui
-    from core.live.capture import parse_source
     from core.errors import UserError
+    from core.live.capture import parse_source
+    from core.tools.display import display_problem
 
     if args.avatar is not None and not Path(args.avatar).is_file():
         raise UserError(f"{args.avatar}: image not found")
-    if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
-            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
-        # Qt would abort with its own message lost among others; say it plainly instead.
-        raise UserError("no display: the window needs a graphical session (DISPLAY and WAYLAND_DISPLAY are unset)",
-                        "start Facade from your desktop, or headless with xvfb-run python main.py; "
-                        "run, animate and serve need no display")
+    problem = display_problem()
+    if problem is not None:  # Qt would abort with its own reason lost among other lines
+        raise problem
     if args.camera is not None:
         parse_source(args.camera)
+    from app.run import run_gui  # Qt is loaded only once the window is known to be able to open
+
     return run_gui(args.camera, args.avatar)
 
 

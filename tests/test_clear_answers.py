@@ -1,5 +1,6 @@
 """Bad input gets one plain sentence: configs, checkpoints, images, settings, the Settings dialog."""
 
+import json
 import math
 
 import cv2
@@ -106,6 +107,53 @@ def test_no_display_is_one_error_line_not_an_abort(monkeypatch, capsys):
     code = main([])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: no display") and "xvfb-run" in err and err.count("\n") == 1
+
+
+def test_missing_qt_libraries_are_named_with_the_packages_to_install(monkeypatch, capsys):
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.setattr("core.tools.display.missing_xcb_libraries",
+                        lambda: ["libxcb-cursor.so.0", "libxkbcommon-x11.so.0"])
+    code = main([])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("error: the window cannot open: Qt's X11 plugin needs libxcb-cursor.so.0, libxkbcommon-x11.so.0")
+    assert "sudo apt install libxcb-cursor0 libxkbcommon-x11-0" in err
+
+
+def test_a_real_unresolved_library_of_the_plugin_is_found(tmp_path, monkeypatch):
+    """A copy of Qt's xcb plugin whose link to libxcb-cursor is renamed: the loader really cannot find it."""
+    from core.tools import display
+
+    plugin = display._xcb_plugin()
+    if plugin is None:
+        pytest.fail("PySide6's xcb plugin is missing from this install")
+    data = plugin.read_bytes()
+    assert b"libxcb-cursor.so.0\0" in data
+    (tmp_path / "Qt" / "plugins" / "platforms").mkdir(parents=True)
+    (tmp_path / "Qt" / "lib").symlink_to(plugin.parents[2] / "lib")  # the plugin finds Qt's own libraries here
+    broken = tmp_path / "Qt" / "plugins" / "platforms" / "libqxcb.so"
+    broken.write_bytes(data.replace(b"libxcb-cursor.so.0\0", b"libxcb-cursorX.so0\0"))
+    monkeypatch.setattr(display, "_xcb_plugin", lambda: broken)
+    assert display.missing_xcb_libraries() == ["libxcb-cursorX.so0"]
+    problem = display.display_problem({"DISPLAY": ":0"}, "linux")
+    assert "libxcb-cursorX.so0" in problem.reason and "apt install" in problem.advice
+    assert display.display_problem({"DISPLAY": ":0", "QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+
+
+def test_doctor_checks_the_display(monkeypatch, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    assert main(["doctor", "--json"]) == 0
+    checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert checks["display"]["status"] == "warning" and "no display" in checks["display"]["detail"]
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert main(["doctor", "--json"]) == 0
+    checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert checks["display"]["status"] == "ok"
 
 
 def test_only_documented_folders_are_searched_and_strangers_are_skipped(tmp_path, monkeypatch, tiny_checkpoint,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,7 +17,8 @@ class Check:
 
 
 def run_checks(checkpoint: Path | None = None) -> list[Check]:
-    return [_torch(), _cuda(), _face_models(), _cameras(), _virtual_camera(), _checkpoint(checkpoint), _ffmpeg()]
+    return [_torch(), _cuda(), _face_models(), _cameras(), _virtual_camera(), _checkpoint(checkpoint), _ffmpeg(),
+            _display()]
 
 
 def as_dicts(checks: list[Check]) -> list[dict]:
@@ -135,3 +137,15 @@ def _ffmpeg() -> Check:
     except (ImportError, RuntimeError) as exc:
         return Check("video encoder", "failed", f"no ffmpeg: {exc}", "pip install imageio-ffmpeg")
     return Check("video encoder", "ok", f"H.264 through {Path(exe).name}")
+
+
+def _display() -> Check:
+    from core.tools.display import display_problem, missing_xcb_libraries
+
+    problem = display_problem()
+    if problem is not None:
+        status = "failed" if missing_xcb_libraries() else "warning"  # no display still leaves the commands
+        return Check("display", status, problem.reason, problem.advice)
+    where = next((os.environ[k] for k in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY", "DISPLAY") if os.environ.get(k)),
+                 sys.platform)
+    return Check("display", "ok", f"the window can open ({where}); Qt's platform plugin has its libraries")
