@@ -396,12 +396,12 @@ def _convert(args) -> int:
 
 
 def _gui(args) -> int:
-    from core.errors import UserError
     from core.live.capture import parse_source
+    from core.media.images import read_image
     from core.tools.display import display_problem
 
-    if args.avatar is not None and not Path(args.avatar).is_file():
-        raise UserError(f"{args.avatar}: image not found")
+    if args.avatar is not None:
+        read_image(args.avatar)  # a bad portrait is an error line here, not a window stuck on "Opening"
     problem = display_problem()
     if problem is not None:  # Qt would abort with its own reason lost among other lines
         raise problem

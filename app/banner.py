@@ -1,28 +1,72 @@
-"""The banner over the previews: the conditions the user should know about now, one line each."""
+"""The banner over the previews: the conditions the user should know about now, one line each, each with what
+can be done about it and a button to dismiss it."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QSizePolicy
+from typing import Callable, Sequence
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolButton, QVBoxLayout, QWidget
+
+Action = tuple[str, Callable[[], None]]  # a button's label and what it does
 
 
-class Banner(QLabel):
-    """Shows one message per key (an event kind or a window concern); hidden when there is none."""
+class _Row(QWidget):
+    def __init__(self, text: str, actions: Sequence[Action], dismiss: Callable[[], None]):
+        super().__init__()
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.label = QLabel(text)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # copy a path or command
+        layout.addWidget(self.label, 1)
+        self.buttons = []
+        for label, handler in actions:
+            button = QPushButton(label)
+            button.clicked.connect(handler)
+            layout.addWidget(button, 0, Qt.AlignmentFlag.AlignTop)
+            self.buttons.append(button)
+        self.close_button = QToolButton(text="✕", toolTip="Dismiss", autoRaise=True)
+        self.close_button.clicked.connect(dismiss)
+        layout.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
+
+
+class Banner(QWidget):
+    """One message per key (an event kind or a window concern), with optional action buttons; each can be
+    dismissed. Hidden when there is none."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self._messages: dict[object, str] = {}
-        self.setWordWrap(True)
-        self.setStyleSheet("background:#5a3b12; color:#ffe8c2; padding:6px; border-radius:4px;")
+        self._rows: dict[object, _Row] = {}
+        self.setObjectName("banner")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+        self.setStyleSheet("#banner {background:#5a3b12; border-radius:4px;} QLabel {color:#ffe8c2;}"
+                           "QToolButton {color:#ffe8c2;}")
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(8, 4, 4, 4)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.hide()
 
-    def warn(self, key, text: str) -> None:
+    def warn(self, key, text: str, actions: Sequence[Action] = ()) -> None:
+        """Show ``text`` under ``key`` (replacing what was there), with a button for each of ``actions``."""
+        if self._messages.get(key) == text:
+            return
+        self.clear(key)
         self._messages[key] = text
-        self._refresh()
+        row = _Row(text, actions, lambda: self.clear(key))
+        self._rows[key] = row
+        self._layout.addWidget(row)
+        self.show()
 
     def clear(self, key) -> None:
-        if self._messages.pop(key, None) is not None:
-            self._refresh()
+        """Remove ``key``'s message (also what its dismiss button does)."""
+        self._messages.pop(key, None)
+        row = self._rows.pop(key, None)
+        if row is not None:
+            row.hide()
+            row.deleteLater()
+        self.setVisible(bool(self._messages))
 
     def set(self, key, on: bool, text: str) -> None:
         """Show ``text`` under ``key`` while ``on``, else clear it."""
@@ -35,6 +79,6 @@ class Banner(QLabel):
     def messages(self) -> dict:
         return dict(self._messages)
 
-    def _refresh(self) -> None:
-        self.setText("\n".join(self._messages.values()))
-        self.setVisible(bool(self._messages))
+    def row(self, key) -> _Row | None:
+        """The widgets of ``key``'s message: its label, action buttons and dismiss button."""
+        return self._rows.get(key)

@@ -29,9 +29,7 @@ class ControlsPanel(QWidget):
     def __init__(self, cameras: list[int], parent=None):
         super().__init__(parent)
         self.camera_box = QComboBox()
-        for index in cameras:
-            self.camera_box.addItem(f"Camera {index}", str(index))
-        self.camera_box.addItem("Video file…", VIDEO_FILE)
+        self.set_cameras(cameras)
 
         self.engine_box = QComboBox()
         for name, label in _ENGINE_LABELS.items():
@@ -146,6 +144,13 @@ class ControlsPanel(QWidget):
                        device=self.device_box.currentText(),
                        precision=self.precision_box.currentText(), relative=self.relative_box.isChecked(),
                        adapt_scale=self.adapt_box.isChecked())
+
+    def set_cameras(self, cameras: list[int]) -> None:
+        """List the cameras found, then the entry that asks for a video file."""
+        self.camera_box.clear()
+        for index in cameras:
+            self.camera_box.addItem(f"Camera {index}", str(index))
+        self.camera_box.addItem("Video file…", VIDEO_FILE)
 
     def show_camera(self, camera: str) -> None:
         """Select ``camera`` in the camera box, adding it (a video file, a camera not probed) if needed."""

@@ -27,9 +27,12 @@ class AvatarGallery(QListWidget):
         super().__init__(parent)
         self.bundled_dir, self.user_dir = bundled_dir, user_dir
         self.hidden = set(hidden)
+        self.elsewhere: list[str] = []  # portraits shown from where they are (--avatar), not copied in
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setIconSize(QSize(_THUMB, _THUMB))
-        self.setGridSize(QSize(_THUMB + 16, _THUMB + 28))
+        self.setGridSize(QSize(_THUMB + 24, _THUMB + 44))  # room for a name on two lines
+        self.setWordWrap(True)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a name longer than two lines keeps both ends
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setAcceptDrops(True)
@@ -43,21 +46,21 @@ class AvatarGallery(QListWidget):
     def reload(self) -> None:
         self.clear()
         folders = [self.bundled_dir] + ([self.user_dir] if self.user_dir.is_dir() else [])
-        for folder in folders:
-            for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-                if str(path) in self.hidden:
-                    continue
-                try:
-                    thumb = read_image(path)
-                except UserError:
-                    continue  # an unreadable file in the folder is not the gallery's to report every time
-                pixmap = to_pixmap(_square(thumb))
-                icon = QIcon(pixmap)
-                icon.addPixmap(pixmap, QIcon.Mode.Selected)  # Qt would tint the chosen portrait blue
-                item = QListWidgetItem(icon, f"{self.count() + 1}. {path.stem}")
-                item.setData(Qt.ItemDataRole.UserRole, str(path))
-                item.setToolTip(str(path))
-                self.addItem(item)
+        in_folders = [p for folder in folders for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+        for path in in_folders + [Path(p) for p in self.elsewhere]:
+            if str(path) in self.hidden:
+                continue
+            try:
+                thumb = read_image(path)
+            except UserError:
+                continue  # an unreadable file in the folder is not the gallery's to report every time
+            pixmap = to_pixmap(_square(thumb))
+            icon = QIcon(pixmap)
+            icon.addPixmap(pixmap, QIcon.Mode.Selected)  # Qt would tint the chosen portrait blue
+            item = QListWidgetItem(icon, f"{self.count() + 1}. {path.stem}")
+            item.setData(Qt.ItemDataRole.UserRole, str(path))
+            item.setToolTip(str(path))
+            self.addItem(item)
 
     def add_files(self, files: list[str]) -> str | None:
         """Copy images into the user's avatar folder (the originals stay untouched); returns the last added."""
@@ -77,14 +80,24 @@ class AvatarGallery(QListWidget):
         return added
 
     def remove(self, path: str) -> None:
-        """Bundled portraits are hidden; the user's copies are deleted (their originals are elsewhere)."""
-        if Path(path).parent == self.user_dir:
+        """Bundled portraits are hidden; the user's copies are deleted (their originals are elsewhere); a
+        portrait shown from elsewhere leaves the list and stays where it is."""
+        if path in self.elsewhere:
+            self.elsewhere.remove(path)
+        elif Path(path).parent == self.user_dir:
             Path(path).unlink(missing_ok=True)
         else:
             self.hidden.add(path)
         self.reload()
 
     def select_path(self, path: str) -> None:
+        """Select ``path``, showing it first if it is hidden or from elsewhere (``--avatar``: at the end)."""
+        if path not in self.paths():
+            if path in self.hidden:
+                self.hidden.discard(path)
+            else:
+                self.elsewhere.append(path)
+            self.reload()
         for i in range(self.count()):
             if self.item(i).data(Qt.ItemDataRole.UserRole) == path:
                 self.setCurrentRow(i)

@@ -13,7 +13,8 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPu
 from core.engines.checkpoints import find_checkpoint
 from core.errors import UserError
 from core.live.capture import list_cameras
-from core.live.events import Event, EventKind
+from core.live.builder import AvatarError
+from core.live.events import Event, EventKind, SourceState
 from core.live.overlay import camera_view
 from core.media.files import ensure_folder
 from core.paths import APP_NAME, BUNDLED_AVATARS, default_recordings_dir, new_recording_path, user_data_dir
@@ -52,7 +53,7 @@ class MainWindow(QMainWindow):
         if camera is not None:
             self.settings.camera = str(camera)
         if avatar is not None:
-            self.settings.avatar = str(avatar)
+            self.settings.avatar = str(Path(avatar).expanduser().resolve())  # as the gallery names its paths
         self.session = LiveSession(self)
         self.session.frame.connect(self._draw_frame)
         self.session.event.connect(self._on_event)
@@ -60,6 +61,7 @@ class MainWindow(QMainWindow):
         self._closed = False
         self._fullscreen: VideoView | None = None
         self._shortcuts: list[QShortcut] = []
+        self._camera_probe = camera_probe
         self._build(camera_probe(), user_dir or user_data_dir("avatars"))
         self._bind_keys()
         if self.settings.geometry is not None:
@@ -164,10 +166,10 @@ class MainWindow(QMainWindow):
         c.record_button.setChecked(False)
         self.camera_view.set_placeholder(f"Opening {c.camera_box.currentText()}…")
         try:
-            self.session.start(self.settings.camera, avatar, self.settings.engine,
-                               app_settings.output_settings(self.settings))
+            avatar = self._start_with_an_avatar(avatar)
         except UserError as exc:
             self.banner.warn(Concern.START, str(exc))
+            self.camera_view.set_placeholder("Not running: see the message above")
             if c.engine_box.currentData() in ("fomm", "remote"):  # carry on with the engine that needs nothing
                 c.engine_box.setCurrentIndex(c.engine_box.findData("mesh"))
                 self.restart()
@@ -177,9 +179,27 @@ class MainWindow(QMainWindow):
         c.set_engine_running(engine.name)
         self.settings.avatar = avatar
         self.gallery.select_path(avatar)
+        self.settings.hidden_avatars = sorted(self.gallery.hidden)
+        self._show_call_picture(self.session.pipeline.rest_picture())  # the avatar at once, before the camera
         self.banner.set(Concern.CPU, engine.name == "fomm" and engine.device == "cpu",
                         "FOMM is running on the CPU: expect a few frames per second. "
                         "Use the mesh engine, or a machine with an NVIDIA GPU.")
+
+    def _start_with_an_avatar(self, avatar: str) -> str:
+        """Start with ``avatar``, or, if it cannot be used, with the gallery's first portrait (saying so);
+        returns the one started with."""
+        try:
+            self.session.start(self.settings.camera, avatar, self.settings.engine,
+                               app_settings.output_settings(self.settings))
+            return avatar
+        except AvatarError as exc:
+            fallback = next((p for p in self.gallery.paths() if p != avatar), None)
+            if fallback is None:
+                raise
+            self.banner.warn(Concern.AVATAR, f"{exc}. Showing {Path(fallback).stem} instead.")
+        self.session.start(self.settings.camera, fallback, self.settings.engine,
+                           app_settings.output_settings(self.settings))
+        return fallback
 
     def choose_avatar(self, path: str) -> None:
         try:
@@ -194,6 +214,8 @@ class MainWindow(QMainWindow):
         self.banner.clear(Concern.AVATAR)
         self.settings.avatar = path
         self.gallery.select_path(path)
+        if self.session.pipeline.source.state != SourceState.LIVE:  # no camera frames to show it with
+            self._show_call_picture(self.session.pipeline.rest_picture())
 
     def _output_changed(self) -> None:
         self.controls.store(self.settings)
@@ -214,12 +236,31 @@ class MainWindow(QMainWindow):
     def _camera_chosen(self, index: int) -> None:
         data = self.controls.camera_box.itemData(index)
         if data == VIDEO_FILE:
-            data, _ = QFileDialog.getOpenFileName(self, "Drive the avatar from a video", "", _VIDEO_FILTER)
-            if not data:
-                self.controls.show_camera(self.settings.camera)
-                return
-            self.controls.show_camera(data)
-        self.settings.camera = data
+            self.choose_video_file()
+        else:
+            self._use_camera(data)
+
+    def choose_video_file(self) -> None:
+        """Ask for a video file to drive the avatar, as a camera would."""
+        path, _ = QFileDialog.getOpenFileName(self, "Drive the avatar from a video", "", _VIDEO_FILTER)
+        if path:
+            self._use_camera(path)
+        else:
+            self.controls.show_camera(self.settings.camera)
+
+    def look_for_cameras(self) -> None:
+        """Probe the cameras again (one was plugged in) and start with the first found."""
+        cameras = self._camera_probe()
+        self.controls.set_cameras(cameras)
+        if cameras:
+            self._use_camera(str(cameras[0]))
+        else:
+            self.controls.show_camera(self.settings.camera)
+            self.statusBar().showMessage("Still no camera found", 5000)
+
+    def _use_camera(self, camera: str) -> None:
+        self.controls.show_camera(camera)
+        self.settings.camera = camera
         self.restart()
 
     def _has_checkpoint(self) -> bool:
@@ -360,22 +401,29 @@ class MainWindow(QMainWindow):
         frame = self.session.take_frame()
         if frame is None:
             return
-        picture = frame.avatar if frame.picture is None else frame.picture
-        if self.controls.mirror_box.isChecked():
-            picture = picture[:, ::-1]  # exactly what the call sees
-        self.avatar_view.show_frame(picture)
-        if self._fullscreen is not None:
-            self._fullscreen.show_frame(picture)
+        self._show_call_picture(frame.avatar if frame.picture is None else frame.picture)
         overlay = self.controls.overlay_box.isChecked()
         onion = self.session.pipeline.avatar if (overlay and self.session.pipeline) else None
         view = camera_view(frame, landmarks=overlay, onion=onion)
         if view is not None:
             self.camera_view.show_frame(view)
 
+    def _show_call_picture(self, picture) -> None:
+        if self.controls.mirror_box.isChecked():
+            picture = picture[:, ::-1]  # exactly what the call sees
+        self.avatar_view.show_frame(picture)
+        if self._fullscreen is not None:
+            self._fullscreen.show_frame(picture)
+
     def _on_event(self, event: Event) -> None:
         if event.kind == EventKind.SINK and self.session.recording_failed:
             self.stop_recording()  # says why, and where what was written is kept
-        if event.kind == EventKind.CALIBRATED:
+        if event.state == SourceState.RETRYING and self.settings.camera.isdigit():
+            self.camera_view.set_placeholder("No camera")
+            self.banner.warn(EventKind.SOURCE, f"No camera found (camera {self.settings.camera} does not open). "
+                                               "Plug one in, or drive the avatar from a video file.",
+                             [("Video file…", self.choose_video_file), ("Look again", self.look_for_cameras)])
+        elif event.kind == EventKind.CALIBRATED:
             self.statusBar().showMessage(event.message, 3000)
         else:
             self.banner.set(event.kind, event.problem, event.message)

@@ -88,8 +88,12 @@ def test_missing_virtual_camera_is_a_message_in_the_window(window, qtbot, monkey
     monkeypatch.setattr("pyvirtualcam.Camera", no_device)
     qtbot.keyClick(window, Qt.Key.Key_V)
     assert not window.controls.vcam_button.isChecked()
-    assert "virtual camera unavailable" in window.warnings[Concern.VCAM]
+    message = window.warnings[Concern.VCAM]
+    assert message.startswith("No virtual camera to send to; install") and "README: The virtual camera" in message
+    assert "v4l2 loopback device found" not in message  # pyvirtualcam's own text, with its own hint, stays out
     assert window.banner.isVisible() and window.session.pipeline is not None
+    qtbot.mouseClick(window.banner.row(Concern.VCAM).close_button, Qt.MouseButton.LeftButton)
+    assert Concern.VCAM not in window.warnings and not window.banner.isVisible()
 
 
 def test_virtual_camera_on_and_off_from_the_window(window, qtbot, monkeypatch):
@@ -259,9 +263,13 @@ def test_the_output_group_changes_the_call_picture_and_the_virtual_camera_follow
     assert Concern.OUTPUT not in window.warnings
     camera = FakeCamera.instances[-1]
     assert (camera.width, camera.height) == (640, 360)
-    qtbot.waitUntil(lambda: bool(camera.frames) and camera.frames[-1].shape == (360, 640, 3), timeout=8000)
-    frame = camera.frames[-1]
-    assert np.abs(frame[:, :30].astype(int) - (0, 177, 64)).max() < 3  # green bars beside the portrait
+
+    def green_bars():  # beside the portrait; the first frame or two may still be the old picture, resized
+        frame = camera.frames[-1] if camera.frames else None
+        return (frame is not None and frame.shape == (360, 640, 3)
+                and np.abs(frame[:, :30].astype(int) - (0, 177, 64)).max() < 3)
+
+    qtbot.waitUntil(green_bars, timeout=8000)
     assert window.session.virtual_camera_device and window.settings.output_size == "640x360"
     # The preview draws on the UI thread, a moment after the virtual camera got the frame.
     qtbot.waitUntil(lambda: window.avatar_view._image.width() == 640, timeout=5000)

@@ -247,3 +247,76 @@ def test_ctrl_c_stops_a_run_waiting_on_a_silent_stream_at_once(silent_stream):
     code = run.wait(timeout=10)
     assert time.monotonic() - asked < 1.5 and code == 130
     assert run.stderr.read().strip().splitlines()[-1] == "interrupted"
+
+
+def _window(qtbot, tmp_path, camera: str, avatar: str | None = None, probe=lambda: []):
+    from app import settings as app_settings
+    from app.main_window import MainWindow
+
+    window = MainWindow(app_settings.open_settings(tmp_path / "facade.ini"), camera=camera, avatar=avatar,
+                        camera_probe=probe, user_dir=tmp_path / "avatars")
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+def test_first_run_without_a_camera_shows_the_avatar_and_offers_a_video_file(qtbot, tmp_path, camera_video,
+                                                                            monkeypatch):
+    from core.live.events import EventKind
+
+    window = _window(qtbot, tmp_path, camera="7")
+    qtbot.waitUntil(lambda: window.avatar_view.frames_shown >= 1, timeout=10000)  # the avatar at rest, at once
+    rest = window.avatar_view._image
+    assert (rest.width(), rest.height()) == (1280, 720) and rest.pixelColor(640, 300).lightness() > 40
+    qtbot.waitUntil(lambda: EventKind.SOURCE in window.warnings, timeout=5000)
+    assert window.warnings[EventKind.SOURCE].startswith("No camera found (camera 7 does not open). Plug one in")
+    row = window.banner.row(EventKind.SOURCE)
+    assert [b.text() for b in row.buttons] == ["Video file…", "Look again"]
+    qtbot.mouseClick(row.buttons[1], Qt.MouseButton.LeftButton)
+    assert window.statusBar().currentMessage() == "Still no camera found"
+    monkeypatch.setattr("app.main_window.QFileDialog.getOpenFileName", lambda *a, **k: (str(camera_video), ""))
+    qtbot.mouseClick(window.banner.row(EventKind.SOURCE).buttons[0], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.camera_view.frames_shown > 3, timeout=15000)
+    assert EventKind.SOURCE not in window.warnings and window.settings.camera == str(camera_video)
+    assert window.controls.camera_box.currentText() == camera_video.name
+    window.close()
+
+
+def test_an_avatar_from_elsewhere_is_shown_in_the_gallery_not_copied(qtbot, tmp_path, camera_video, astronaut):
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QFontMetrics
+
+    mine = tmp_path / "elsewhere" / "my portrait.png"
+    mine.parent.mkdir()
+    cv2.imwrite(str(mine), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    window = _window(qtbot, tmp_path, camera=str(camera_video), avatar=str(mine))
+    qtbot.waitUntil(lambda: window.avatar_view.frames_shown > 3, timeout=15000)
+    gallery = window.gallery
+    assert gallery.currentItem().data(Qt.ItemDataRole.UserRole) == str(mine)
+    assert gallery.currentItem().text().endswith(". my portrait") and not (tmp_path / "avatars").exists()
+    gallery.remove(str(mine))  # leaves the list; the file stays where it is
+    assert str(mine) not in gallery.paths() and mine.is_file()
+    # Every name fits its cell in at most two lines (the longest bundled one is "astronaut-duotone").
+    metrics, cell = QFontMetrics(gallery.font()), gallery.gridSize()
+    for i in range(gallery.count()):
+        text = gallery.item(i).text()
+        box = metrics.boundingRect(QRect(0, 0, cell.width() - 8, 1000), Qt.TextFlag.TextWordWrap, text)
+        assert box.width() <= cell.width() - 8 and box.height() <= 2 * metrics.lineSpacing(), text
+    window.close()
+
+
+def test_an_avatar_that_cannot_be_used(qtbot, tmp_path, capsys, camera_video):
+    bad = tmp_path / "astronaut.png"
+    bad.write_text("not a picture")
+    assert main(["--avatar", str(bad)]) == 2  # on the command line: one error line, no window
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}: not an image") and err.count("\n") == 1
+    # A stored avatar that went bad: the window starts with a bundled one and says why, never stuck "Opening".
+    window = _window(qtbot, tmp_path, camera=str(camera_video), avatar=str(bad))
+    qtbot.waitUntil(lambda: window.avatar_view.frames_shown > 3, timeout=15000)
+    from app.main_window import Concern
+
+    assert window.warnings[Concern.AVATAR].startswith(f"{bad}: not an image") and "Showing" in window.warnings[
+        Concern.AVATAR]
+    assert window.settings.avatar == window.gallery.paths()[0] and window.camera_view.frames_shown > 0
+    window.close()

@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 
 from core.engines import EngineChoice, cpu_fallback, create_engine
+from core.errors import UserError
 from core.compose.compositor import Compositor, OutputSettings, replace_background
 from core.face.avatar import load_avatar, load_portrait
 from core.live.capture import FrameSource
@@ -17,6 +18,10 @@ from core.live.pipeline import LivePipeline, PipelineSettings
 from core.live.sinks import Sink
 
 MAX_FACE_SIDE = 1024  # the largest face crop an engine is given: a 4K output's face, with room to spare
+
+
+class AvatarError(UserError):
+    """The avatar cannot be used (unreadable, no face): the camera and the engine may be fine."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,11 @@ def build_pipeline(setup: LiveSetup, sinks: list[Sink] = (),
         source.check()
     engine = create_engine(setup.choice, setup.allow_random_weights,
                            on_link=lambda problem, text: on_event and on_event(Event(EventKind.ENGINE, text, problem)))
-    avatar, compositor = prepare_avatar(setup.avatar, engine.resolution, setup.align, setup.whole_image,
-                                        setup.output)
+    try:
+        avatar, compositor = prepare_avatar(setup.avatar, engine.resolution, setup.align, setup.whole_image,
+                                            setup.output)
+    except UserError as exc:
+        raise AvatarError(exc.reason, exc.advice) from None
     return LivePipeline(source, engine, avatar, list(sinks), PipelineSettings(align=setup.align),
                         on_event=on_event, fallback=cpu_fallback, compositor=compositor)
 

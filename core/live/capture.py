@@ -115,7 +115,7 @@ class FrameSource:
         if state != self.state:
             self.state = state
             if self._on_event:
-                self._on_event(Event(EventKind.SOURCE, message, problem=state.is_problem))
+                self._on_event(Event(EventKind.SOURCE, message, problem=state.is_problem, state=state))
 
     def _open(self) -> cv2.VideoCapture | None:
         if isinstance(self.source, int) and sys.platform == "win32":

@@ -18,11 +18,13 @@ class EventKind(Enum):
 
 @dataclass(frozen=True)
 class Event:
-    """``problem``: a condition the user should see until an event of the same kind clears it."""
+    """``problem``: a condition the user should see until an event of the same kind clears it. ``state``:
+    what a SOURCE event says the camera is now doing."""
 
     kind: EventKind
     message: str
     problem: bool = False
+    state: SourceState | None = None
 
 
 class Stage(Enum):

@@ -166,6 +166,13 @@ class LivePipeline:
                 self._sinks.remove(sink)
         sink.close()
 
+    def rest_picture(self) -> np.ndarray:
+        """The call picture with the avatar at rest (the newest one set): what to show before a camera frame."""
+        with self._avatar_lock:
+            rgb, compositor = self._pending_avatar or (self._avatar, None)
+        compositor = compositor or self._compositor
+        return compositor.compose(rgb, blend=not self.engine.pinned_border) if compositor else rgb
+
     @property
     def avatar(self) -> np.ndarray:
         """The avatar at rest, as the engine sees it."""

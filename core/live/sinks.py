@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import sys
 import threading
@@ -14,6 +15,8 @@ from core.compose.canvas import CALL_SIZE, compose_canvas, fit_to
 from core.errors import UserError
 from core.frames import OutputFrame
 from core.media.video_io import Mp4Writer, open_clip
+
+log = logging.getLogger(__name__)
 
 _BACKLOG_SECONDS = 2.0  # frames held for a busy encoder before they are left to be filled by repeats
 
@@ -56,9 +59,10 @@ class VirtualCameraSink:
             self._camera = factory(width=size[0], height=size[1], fps=fps, fmt=pyvirtualcam.PixelFormat.RGB,
                                    device=device, print_fps=False)
         except (RuntimeError, ValueError, OSError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            named = f"virtual camera {device}" if device else "virtual camera"
-            raise VirtualCameraUnavailable(f"{named} unavailable ({reason})", virtual_camera_help()) from None
+            # pyvirtualcam's own text (with its own, different install hint) goes to the log, not to the user.
+            log.info("pyvirtualcam could not open a camera: %s", exc)
+            raise VirtualCameraUnavailable(f"No virtual camera{f' at {device}' if device else ''} to send to",
+                                           f"{virtual_camera_help()} (README: The virtual camera)") from None
         self.device = self._camera.device
 
     def write(self, frame: OutputFrame) -> None:
