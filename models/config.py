@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from .checked import build, checked
 
 _CONFIG_DIR = Path(__file__).with_name("configs")
 
@@ -91,13 +92,13 @@ def config_from_dict(data: object, name: str, source: str = "config") -> FommCon
         dense = gen.pop("dense_motion_params", None) or {}
         config = FommConfig(
             name=name,
-            num_kp=_checked("common_params.num_kp", common.get("num_kp", 10), 10),
-            num_channels=_checked("common_params.num_channels", common.get("num_channels", 3), 3),
-            estimate_jacobian=_checked("common_params.estimate_jacobian", common.get("estimate_jacobian", True), True),
+            num_kp=checked("common_params.num_kp", common.get("num_kp", 10), 10),
+            num_channels=checked("common_params.num_channels", common.get("num_channels", 3), 3),
+            estimate_jacobian=checked("common_params.estimate_jacobian", common.get("estimate_jacobian", True), True),
             image_size=_image_size(data, params),
-            kp_detector=_build(KeypointDetectorConfig, _section(params, "kp_detector_params"), "kp_detector_params"),
-            generator=GeneratorConfig(dense_motion=_build(DenseMotionConfig, dense, "dense_motion_params"),
-                                      **_fields(GeneratorConfig, gen, "generator_params")),
+            kp_detector=build(KeypointDetectorConfig, _section(params, "kp_detector_params"), "kp_detector_params"),
+            generator=build(GeneratorConfig, gen, "generator_params",
+                            dense_motion=build(DenseMotionConfig, dense, "dense_motion_params")),
         )
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None
@@ -126,41 +127,8 @@ def _image_size(data: dict, params: dict) -> int:
     """``dataset_params.frame_shape`` (the authors' place for it), else ``model_params.image_size``, else 256."""
     shape = (data.get("dataset_params") or {}).get("frame_shape")
     if shape is None:
-        return _checked("model_params.image_size", params.get("image_size", 256), 256)
+        return checked("model_params.image_size", params.get("image_size", 256), 256)
     if (not isinstance(shape, (list, tuple)) or len(shape) < 2 or shape[0] != shape[1]
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in shape)):
         raise ValueError(f"dataset_params.frame_shape: needs a square [H, W, 3], not {shape!r}")
     return shape[0]
-
-
-def _checked(where: str, value, default):
-    """``value`` if it has the default's type and is above 0 (numbers); else ValueError naming ``where``."""
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ValueError(f"{where}: needs true or false, not {value!r}")
-        return value
-    if isinstance(default, int):
-        least = min(default, 1)  # a count is at least 1; a padding (default 0) may be 0
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ValueError(f"{where}: needs a whole number of at least {least}, not {value!r}")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value != value:
-            raise ValueError(f"{where}: needs a number above 0, not {value!r}")
-        return float(value)
-    return value
-
-
-def _fields(cls, values: dict, where: str) -> dict:
-    defaults = cls()
-    known = {f.name for f in dataclasses.fields(cls) if f.name != "dense_motion"}
-    unknown = set(values) - known
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
-    return {key: _checked(f"{where}.{key}", value, getattr(defaults, key)) for key, value in values.items()}
-
-
-def _build(cls, values: dict, where: str):
-    if not isinstance(values, dict):
-        raise ValueError(f"{where}: needs a mapping of keys, not {values!r}")
-    return cls(**_fields(cls, values, where))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import torch
 from torch import nn
 
 from .checkpoint import build_networks
+from .checked import build
 from .config import ConfigError, FommConfig
 from .discriminator import DiscriminatorConfig, MultiScaleDiscriminator
 from .losses import (ImagePyramid, RandomTransform, Vgg19, discriminator_loss, equivariance_losses,
@@ -55,41 +55,15 @@ def train_config_from_dict(data: dict, source: str = "config") -> TrainConfig:
     """The training part of an authors' YAML; unknown keys and wrong types are errors naming the key."""
     try:
         params = dict(data.get("train_params") or {})
-        weights = _build(LossWeights, params.pop("loss_weights", {}), "train_params.loss_weights")
-        transform = _build(TransformParams, params.pop("transform_params", {}), "train_params.transform_params")
+        # Loss weights and learning rates may be 0 (a term left out, a network frozen).
+        weights = build(LossWeights, params.pop("loss_weights", {}), "train_params.loss_weights", zero_ok=True)
+        transform = build(TransformParams, params.pop("transform_params", {}), "train_params.transform_params",
+                          zero_ok=True)
         disc = dict((data.get("model_params") or {}).get("discriminator_params") or {})
-        return _build(TrainConfig, params, "train_params", transform_params=transform, loss_weights=weights,
-                      discriminator=_build(DiscriminatorConfig, disc, "discriminator_params"))
+        return build(TrainConfig, params, "train_params", zero_ok=True, transform_params=transform,
+                     loss_weights=weights, discriminator=build(DiscriminatorConfig, disc, "discriminator_params"))
     except (TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{source}: {exc}") from None
-
-
-def _build(cls, values: dict, where: str, **fixed):
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(values) - set(known)
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
-    defaults = cls()
-    converted = {name: _as_type(value, getattr(defaults, name), f"{where}.{name}") for name, value in values.items()}
-    return cls(**converted, **fixed)
-
-
-def _as_type(value, default, where: str):
-    if isinstance(default, tuple):
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (int, float)) for v in value):
-            raise ValueError(f"{where}: needs a list of numbers, not {value!r}")
-        return tuple(value)
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ValueError(f"{where}: needs true or false, not {value!r}")
-        return value
-    if isinstance(default, (int, float)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"{where}: needs a number of at least 0, not {value!r}")
-        if isinstance(default, int) and not float(value).is_integer():
-            raise ValueError(f"{where}: needs a whole number, not {value!r}")
-        return type(default)(value)
-    return value
 
 
 class Trainer(nn.Module):

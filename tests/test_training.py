@@ -202,7 +202,7 @@ def test_train_evaluate_and_resume_from_the_command_line(tmp_path, capsys, avata
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("num_epochs", "ten", "train_params.num_epochs: needs a number"), ("batch_size", -1, "at least 0"),
+    ("num_epochs", "ten", "train_params.num_epochs: needs a whole number"), ("batch_size", 0, "at least 1"),
     ("scales", "big", "needs a list of numbers"), ("learning_rate", 1, "unknown keys learning_rate")])
 def test_bad_training_configs_are_one_error_line_naming_the_key(tmp_path, capsys, key, value, message):
     config = tmp_path / "bad.yaml"
