@@ -28,6 +28,13 @@ def build_networks(config: FommConfig) -> tuple[KeypointDetector, OcclusionAware
 
 def read_state_dicts(path: str | Path) -> dict[str, dict[str, torch.Tensor]]:
     """``{"kp_detector": ..., "generator": ...}`` from a .pth.tar or .safetensors file, ``module.`` prefixes removed."""
+    raw = read_checkpoint(path)
+    return {n: unprefixed(raw[n]) for n in NETWORKS}
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """All a checkpoint holds (a training run's also has the discriminator, optimisers and epoch), read
+    without unpickling objects; it must have both networks' state dicts."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: checkpoint file not found")
@@ -39,7 +46,12 @@ def read_state_dicts(path: str | Path) -> dict[str, dict[str, torch.Tensor]]:
     missing = [n for n in NETWORKS if not isinstance(raw.get(n), dict)]
     if missing:
         raise CheckpointError(f"{path}: not a FOMM checkpoint: no {' or '.join(missing)} state dict in it")
-    return {n: {_strip_prefix(k): v for k, v in raw[n].items()} for n in NETWORKS}
+    return raw
+
+
+def unprefixed(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict without the ``module.`` prefix that DataParallel adds to every key."""
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
 
 
 def load_networks(path: str | Path, config: FommConfig) -> tuple[KeypointDetector, OcclusionAwareGenerator]:
@@ -99,10 +111,6 @@ def _read_safetensors(path: Path) -> dict:
         network, _, name = key.partition(".")
         nested.setdefault(network, {})[name] = tensor
     return nested
-
-
-def _strip_prefix(key: str) -> str:
-    return key[len("module."):] if key.startswith("module.") else key
 
 
 def _check_layout(path, name: str, net: nn.Module, state: dict, config: FommConfig) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import build_networks
+from .checkpoint import build_networks, unprefixed
 from .checked import build
 from .config import ConfigError, FommConfig
 from .discriminator import DiscriminatorConfig, MultiScaleDiscriminator
@@ -166,10 +166,10 @@ class Trainer(nn.Module):
     def resume(self, state: dict, optimisers: bool = True) -> None:
         """Load networks strictly (a discriminator only if the checkpoint has one); with ``optimisers``,
         also the optimiser states and the epoch, and the schedule continues from that epoch."""
-        self.generator.load_state_dict(_unprefixed(state["generator"]), strict=True)
-        self.kp_detector.load_state_dict(_unprefixed(state["kp_detector"]), strict=True)
+        self.generator.load_state_dict(unprefixed(state["generator"]), strict=True)
+        self.kp_detector.load_state_dict(unprefixed(state["kp_detector"]), strict=True)
         if state.get("discriminator"):
-            self.discriminator.load_state_dict(_unprefixed(state["discriminator"]), strict=True)
+            self.discriminator.load_state_dict(unprefixed(state["discriminator"]), strict=True)
         if not optimisers:
             return
         self.epoch = int(state.get("epoch", 0))
@@ -184,7 +184,3 @@ class Trainer(nn.Module):
                 for group in optimizer.param_groups:
                     group["lr"] = group["initial_lr"] * decay
             scheduler.last_epoch = self.epoch
-
-
-def _unprefixed(state: dict) -> dict:
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}

@@ -214,6 +214,22 @@ def test_bad_training_configs_are_one_error_line_naming_the_key(tmp_path, capsys
     assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("spoil, message", [
+    (lambda path: path.write_bytes(b"not torch"), "not a checkpoint: not a torch file of tensors"),
+    (lambda path: torch.save({"generator": {}}, path), "no kp_detector state dict in it"),
+    (lambda path: torch.save({"generator": {"final.weight": torch.zeros(1)}, "kp_detector": {}}, path),
+     "does not fit")])
+def test_a_checkpoint_to_resume_that_does_not_fit_is_one_error_line(tmp_path, capsys, tiny_config_path, spoil,
+                                                                  message):
+    checkpoint = tmp_path / "old.pth.tar"
+    spoil(checkpoint)
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    code = main(["train", "--config", str(tiny_config_path), "--data", str(tmp_path / "data"), "--out",
+                 str(tmp_path / "m.pth.tar"), "--checkpoint", str(checkpoint)])
+    err = capsys.readouterr().err.splitlines()[-1]  # after the note that no VGG weights were given, if any
+    assert code == 2 and err.startswith("error: ") and message in err
+
+
 def test_prepare_data_crops_faces_into_the_training_layout(tmp_path, capsys, camera_video):
     out = tmp_path / "mine"
     clips = []

@@ -43,7 +43,7 @@ def time_engine(engine: Engine, frames: int, warmup: int = 3) -> dict:
     (face alignment of a camera frame, the engine, and pasting the face back into the call picture)."""
     camera = camera_frames(16)
     aligner = FaceAligner(engine.resolution)
-    inputs = _aligned_inputs(aligner, camera)
+    inputs = aligned_inputs(aligner, camera)
     avatar, compositor = prepare_avatar(BENCH_PORTRAIT, engine.resolution)  # as the live pipeline does
     engine.set_avatar(avatar)
     engine.calibrate(inputs[0])
@@ -79,7 +79,7 @@ def time_engine(engine: Engine, frames: int, warmup: int = 3) -> dict:
     return result
 
 
-def _aligned_inputs(aligner: FaceAligner, camera: list[np.ndarray]) -> list:
+def aligned_inputs(aligner: FaceAligner, camera: list[np.ndarray]) -> list:
     """Engine inputs cut from camera frames, as the live loop cuts them (frames without a face skipped)."""
     aligned = (aligner.process(rgb, i / 30) for i, rgb in enumerate(camera))
     return [a.face for a in aligned if a is not None]
@@ -120,7 +120,7 @@ def compare_fomm(fast: FommEngine, frames: int) -> dict:
     result["plain_precision"] = "fp32"
     result["speedup"] = round(plain["ms_per_frame"] / result["ms_per_frame"], 3)
     aligner = FaceAligner(engines["fast"].resolution)
-    inputs = _aligned_inputs(aligner, camera_frames(8))
+    inputs = aligned_inputs(aligner, camera_frames(8))
     aligner.close()
     diffs = []
     for engine in engines.values():

@@ -15,7 +15,7 @@ from core.engines.remote import RemoteEngine
 from core.face.alignment import FaceAligner
 from core.link.pairing import load_or_create_keys
 from core.live.builder import prepare_avatar
-from core.tools.bench import BENCH_PORTRAIT, _aligned_inputs, camera_frames, machine_info
+from core.tools.bench import BENCH_PORTRAIT, aligned_inputs, camera_frames, machine_info
 from core.tools.serve import Worker
 
 
@@ -24,7 +24,7 @@ def time_remote(engine: FommEngine, frames: int, clients: tuple[int, ...] = (1, 
     """Local engine vs the same engine behind a loopback worker (JPEG and lossless), and the worker's frames
     per second with several simulated clients at once (each a thread with its own avatar)."""
     aligner = FaceAligner(engine.resolution)
-    inputs = _aligned_inputs(aligner, camera_frames(16))
+    inputs = aligned_inputs(aligner, camera_frames(16))
     aligner.close()
     avatar, _ = prepare_avatar(BENCH_PORTRAIT, engine.resolution)
     engine.set_avatar(avatar)

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from core.errors import UserError, model_files
 from core.media.files import written_whole
 from core.media.video_io import frame_files
+from models.checkpoint import read_checkpoint
 from models.config import FommConfig, config_from_dict
 from models.losses import Vgg19
 from models.training import TrainConfig, Trainer, train_config_from_dict
@@ -186,11 +187,18 @@ def train(run: TrainRun) -> dict:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     model_config, train_config, dataset_params = load_training_config(run.config)
+    if run.checkpoint is not None:
+        with model_files():
+            state = read_checkpoint(run.checkpoint)
     torch.manual_seed(run.seed)  # the same initial weights in every process
     vgg = _vgg(run.vgg19, rank)
     trainer = Trainer(model_config, train_config, vgg).to(device)
     if run.checkpoint is not None:
-        trainer.resume(_read_checkpoint(run.checkpoint))
+        try:
+            trainer.resume(state)
+        except RuntimeError as exc:  # load_state_dict's size or key mismatch
+            raise UserError(f"--checkpoint {run.checkpoint}: does not fit {run.config}'s networks "
+                            f"({str(exc).splitlines()[0][:160]})") from None
     dataset = VideoFrames(run.data, "train", dataset_params, train_config.num_repeats, seed=run.seed)
     per_process = max(1, train_config.batch_size // world)
     sampler = torch.utils.data.DistributedSampler(dataset, world, rank, shuffle=True, seed=run.seed, drop_last=True) \
@@ -253,16 +261,6 @@ def _vgg(path: Path | None, rank: int) -> Vgg19 | None:
     except (OSError, RuntimeError, KeyError) as exc:
         raise UserError(f"--vgg19 {path}: not torchvision's VGG-19 weights ({str(exc).splitlines()[0]})") from None
     return vgg
-
-
-def _read_checkpoint(path: Path) -> dict:
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as exc:
-        raise UserError(f"--checkpoint {path}: cannot be read ({str(exc).splitlines()[0]})") from None
-    if not isinstance(state, dict) or "generator" not in state or "kp_detector" not in state:
-        raise UserError(f"--checkpoint {path}: not a FOMM checkpoint (needs generator and kp_detector)")
-    return state
 
 
 def _save(trainer: Trainer, out: Path) -> None:
