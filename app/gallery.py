@@ -30,7 +30,7 @@ class AvatarGallery(QListWidget):
         self.elsewhere: list[str] = []  # portraits shown from where they are (--avatar), not copied in
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setIconSize(QSize(_THUMB, _THUMB))
-        self.setGridSize(QSize(_THUMB + 24, _THUMB + 44))  # room for a name on two lines
+        self.setGridSize(QSize(_THUMB + 18, _THUMB + 44))  # two columns, and room for a name on two lines
         self.setWordWrap(True)
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a name longer than two lines keeps both ends
         self.setResizeMode(QListView.ResizeMode.Adjust)

@@ -101,3 +101,21 @@ def test_several_faces_take_the_largest(astronaut):
     framed = frame_avatar(canvas, 256).astype(np.float32)
     saturation = np.abs(framed[..., 0] - framed[..., 2]).mean()
     assert saturation > 10  # the large colour face was framed, not the small grey one
+
+
+def _shape_change(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean landmark distance after the best similarity fit of one mesh onto the other, in eye distances."""
+    a, b = a[:, :2] - a[:, :2].mean(0), b[:, :2] - b[:, :2].mean(0)
+    u, s, vt = np.linalg.svd(a.T @ b)
+    fitted = s.sum() / (a ** 2).sum() * a @ (u @ vt)
+    return float(np.abs(fitted - b).mean()) / inter_ocular(b)
+
+
+def test_a_moving_face_keeps_its_shape_from_frame_to_frame(camera_video):
+    """A face swaying and tilting changes pose, not shape: no frame may carry a distorted mesh."""
+    from core.media.video_io import open_clip
+
+    aligner = FaceAligner(256)
+    meshes = [aligner.process(rgb, i / 30).landmarks for i, rgb in enumerate(open_clip(camera_video).frames())]
+    changes = [_shape_change(a, b) for a, b in zip(meshes, meshes[1:])]
+    assert max(changes) < 0.05, f"frame {int(np.argmax(changes)) + 1}: shape changed by {max(changes):.2f}"

@@ -26,6 +26,7 @@ class AlignmentSettings:
     stable_frames: int = 8
     stable_motion: float = 0.06  # of the inter-ocular distance, frame to frame
     auto_calibrate_after: int = 60  # frames with a face: calibrate anyway if none was steady and frontal
+    region_slack: float = 0.1  # the face moves (of the search region's side) or grows this much to move it
 
 
 def face_crop(points: np.ndarray, settings: AlignmentSettings = AlignmentSettings()) -> Crop:
@@ -69,6 +70,7 @@ class FaceAligner:
         self._locked = False
         self._steady = 0
         self._previous: np.ndarray | None = None
+        self._region: Crop | None = None  # where the tracker looks: the same crop frame after frame
         self.frames_with_face = 0
 
     @property
@@ -88,7 +90,7 @@ class FaceAligner:
         raw = self._find_face(rgb)
         if raw is None:
             self._points_filter.reset()
-            self._steady, self._previous = 0, None
+            self._steady, self._previous, self._region = 0, None, None
             return None
         points = self._points_filter(raw, timestamp).astype(np.float32) if self.settings.smoothing > 0 else raw
         target = face_crop(points, self.settings)
@@ -106,16 +108,35 @@ class FaceAligner:
         self._landmarker.close()
 
     def _find_face(self, rgb: np.ndarray) -> np.ndarray | None:
-        """Look around the last face first, then the frame's central square, then the whole frame."""
+        """Look around the last face first, then the frame's central square, then the whole frame.
+
+        mediapipe's tracker wants the same crop frame after frame: fed crops that alternated (around the
+        face, then the central square) it lost the face every other frame and, when it did not, gave meshes
+        distorted by a third of the eye distance (a grotesque avatar for a frame); fed a crop that followed
+        the landmarks' own jitter, it fed that jitter back. So the search region stays still while the face
+        is well inside it, and a face found by the wider search is looked at again through its new region.
+        """
+        if self._region is not None:
+            faces = self._landmarker.detect(rgb, self._region)
+            if faces:
+                self._follow(faces[0])
+                return faces[0]
         h, w = rgb.shape[:2]
-        regions = [Crop(w / 2, h / 2, min(h, w)), None]
-        if self._previous is not None:
-            regions.insert(0, search_region(self._previous))
-        for region in regions:
+        for region in (Crop(w / 2, h / 2, min(h, w)), None):
             faces = self._landmarker.detect(rgb, region)
             if faces:
-                return faces[0]
+                self._region = search_region(faces[0])
+                face = (self._landmarker.detect(rgb, self._region) or faces)[0]
+                self._follow(face)
+                return face
         return None
+
+    def _follow(self, points: np.ndarray) -> None:
+        """Move the search region only when the face has moved or grown well within it."""
+        target, region = search_region(points), self._region
+        if (max(abs(target.cx - region.cx), abs(target.cy - region.cy)) > self.settings.region_slack * region.size
+                or abs(np.log(target.size / region.size)) > self.settings.region_slack):
+            self._region = target
 
     def _near_edge(self, points: np.ndarray) -> bool:
         inside = self._crop.to_crop(points, self.out_size)[:, :2] / self.out_size
