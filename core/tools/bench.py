@@ -39,21 +39,22 @@ def camera_frames(count: int) -> list[np.ndarray]:
 
 
 def time_engine(engine: Engine, frames: int, warmup: int = 3) -> dict:
-    """Median ms per frame of ``engine.animate`` alone, of its reported parts, and of the live loop
-    (face alignment of a camera frame, the engine, and pasting the face back into the call picture)."""
+    """Median ms per frame of ``engine.animate`` alone, of its reported parts, of face alignment, and of the
+    live loop (face alignment of a camera frame, the engine, and pasting the face back into the call picture)."""
     camera = camera_frames(16)
     aligner = FaceAligner(engine.resolution)
     inputs = aligned_inputs(aligner, camera)
     avatar, compositor = prepare_avatar(BENCH_PORTRAIT, engine.resolution)  # as the live pipeline does
     engine.set_avatar(avatar)
     engine.calibrate(inputs[0])
-    totals, live, parts, composites = [], [], {}, []
+    totals, live, aligns, parts, composites = [], [], [], {}, []
     for i in range(warmup + frames):
         start = time.perf_counter()
         engine.animate(inputs[i % len(inputs)])
         _synchronize(engine.device)
         end = time.perf_counter()
         result = aligner.process(camera[i % len(camera)], (len(camera) + i) / 30)
+        aligned = time.perf_counter()
         if result is not None:
             face = engine.animate(result.face)
             _synchronize(engine.device)
@@ -63,13 +64,15 @@ def time_engine(engine: Engine, frames: int, warmup: int = 3) -> dict:
         if i >= warmup:
             totals.append((end - start) * 1000)
             live.append((time.perf_counter() - end) * 1000)
+            aligns.append((aligned - end) * 1000)
             for key, value in getattr(engine, "timings", {}).items():
                 parts.setdefault(key, []).append(value)
     aligner.close()
     ms = statistics.median(totals)
     result = {"engine": engine.name, "device": engine.device, "precision": getattr(engine, "precision", "fp32"),
               "frames": frames, "ms_per_frame": round(ms, 3), "fps": round(1000 / ms, 2),
-              "live_ms_per_frame": round(statistics.median(live), 3), "resolution": engine.resolution,
+              "live_ms_per_frame": round(statistics.median(live), 3), "align_ms": round(statistics.median(aligns), 3),
+              "resolution": engine.resolution,
               "composite_ms": round(statistics.median(composites), 3) if composites else None,
               "output_size": "x".join(map(str, compositor.size)), "face_side": avatar.shape[0]}
     if composites:  # the call picture's rate: the engine and the paste-back, without face tracking
