@@ -33,7 +33,8 @@ class DrivingFace:
 @dataclass(frozen=True)
 class OutputFrame:
     """One rendered frame. ``avatar`` is the engine's square output; ``picture`` the call picture made from
-    it (the face pasted back into the portrait), which every sink shows; the camera fields feed previews."""
+    it (the face pasted back into the portrait), which every sink shows; the camera fields feed previews.
+    While the camera is silent the sinks get the avatar at rest: ``index`` -1, no camera fields."""
 
     avatar: np.ndarray
     captured_at: float  # the capture stamp of the driving frame: latency runs from here to the sink

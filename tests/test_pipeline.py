@@ -160,3 +160,25 @@ def test_a_failing_sink_is_switched_off_and_the_rest_go_on(camera_video, avatar_
     pipeline.stop()
     assert len(frames) >= 15
     assert any(e.kind == EventKind.SINK and e.problem and "device gone" in e.message for e in events)
+
+
+def test_a_silent_camera_sends_the_avatar_at_rest_to_the_call():
+    """No camera frame for a second: the virtual camera gets the portrait at rest, about ten times a second,
+    not a frozen face or nothing; none of it counts as a rendered frame."""
+    from core.live.builder import prepare_avatar
+    from core.live.capture import CaptureSettings
+
+    avatar, compositor = prepare_avatar(ASTRONAUT, 256)
+    FakeCamera.instances.clear()
+    call = VirtualCameraSink(size=compositor.size, camera_factory=FakeCamera)
+    source = FrameSource(9, settings=CaptureSettings(retry_first_s=0.2, retry_max_s=0.2))  # never opens
+    pipeline = LivePipeline(source, SlowEngine(0.0), avatar, [call], PipelineSettings(align=False),
+                            compositor=compositor).start()
+    time.sleep(0.8)
+    assert FakeCamera.instances[-1].frames == []  # under a second: the camera may still be starting
+    time.sleep(1.7)
+    pipeline.stop()
+    sent = FakeCamera.instances[-1].frames
+    assert 8 <= len(sent) <= 20
+    assert np.array_equal(sent[-1], compositor.compose(avatar, blend=True))
+    assert pipeline.stats.frames_out == 0

@@ -31,6 +31,10 @@ from core.live.stats import RunStats
 log = logging.getLogger(__name__)
 
 STALL_SECONDS = 2.0  # no new picture for this long while the camera sends frames: the picture has stalled
+# A camera silent this long (lost, not yet open): the outputs get the avatar at rest, this many times a
+# second, so a call sees a still portrait instead of a frozen grimace or a dead camera.
+IDLE_SECONDS = 1.0
+IDLE_FPS = 10
 
 
 @dataclass(frozen=True)
@@ -319,10 +323,14 @@ class LivePipeline:
 
     def _engine_loop(self) -> None:
         while not self._stop.is_set():
-            item = self._prepared.take(timeout=0.5)
+            item = self._prepared.take(timeout=1 / IDLE_FPS)
             if item is None:
                 if self._prepared.closed:
                     return
+                if time.monotonic() - (self.source.last_frame_at or self._started_at) > IDLE_SECONDS:
+                    self._apply_pending_avatar()
+                    self._write_sinks(OutputFrame(avatar=self._avatar, captured_at=time.monotonic(), index=-1,
+                                                  face_found=False, picture=self.rest_picture()))
                 continue
             self._timing.engine_started(time.monotonic())
             self._apply_pending_avatar()
@@ -392,6 +400,10 @@ class LivePipeline:
                             face_found=item.face is not None, camera=item.captured.rgb,
                             crop=aligned.crop if aligned else None, landmarks=aligned.landmarks if aligned else None,
                             picture=picture)
+        self._write_sinks(frame)
+        self.stats.record_output(item.captured.timestamp, engine_ms, self.frames_dropped)
+
+    def _write_sinks(self, frame: OutputFrame) -> None:
         with self._sinks_lock:
             sinks = list(self._sinks)
         for sink in sinks:
@@ -404,4 +416,3 @@ class LivePipeline:
                     if sink in self._sinks:
                         self._sinks.remove(sink)
                 self._on_event(Event(EventKind.SINK, f"{sink.name} stopped: {exc}", problem=True))
-        self.stats.record_output(item.captured.timestamp, engine_ms, self.frames_dropped)
