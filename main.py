@@ -402,11 +402,11 @@ def _gui(args) -> int:
 
     if args.avatar is not None:
         read_image(args.avatar)  # a bad portrait is an error line here, not a window stuck on "Opening"
+    if args.camera is not None:
+        parse_source(args.camera)
     problem = display_problem()
     if problem is not None:  # Qt would abort with its own reason lost among other lines
         raise problem
-    if args.camera is not None:
-        parse_source(args.camera)
     from app.run import run_gui  # Qt is loaded only once the window is known to be able to open
 
     return run_gui(args.camera, args.avatar)

@@ -88,6 +88,8 @@ def _read_torch(path: Path) -> dict:
         raise CheckpointError(f"{path}: not a checkpoint: not a torch file of tensors") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({_first_line(exc)})") from None
+    except Exception:  # the unpickler, fed bytes that are no pickle, fails with KeyError, IndexError and kin
+        raise CheckpointError(f"{path}: not a checkpoint: not a torch file of tensors") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: not a FOMM checkpoint: holds a {type(data).__name__}, not a dict")
     return data

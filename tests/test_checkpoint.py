@@ -66,6 +66,9 @@ def test_random_bytes_and_truncated_files(tmp_path, tiny_checkpoint, tiny_config
     config = load_config(tiny_config_path)
     (tmp_path / "noise.pth.tar").write_bytes(bytes(range(256)) * 40)
     assert "not a" in _error(tmp_path / "noise.pth.tar", config)
+    for name, junk in (("text", b"hi\n"), ("zeros", bytes(100))):  # the unpickler fails with a KeyError, ...
+        (tmp_path / f"{name}.pth.tar").write_bytes(junk)
+        assert "not a torch file of tensors" in _error(tmp_path / f"{name}.pth.tar", config)
     data = tiny_checkpoint.read_bytes()
     (tmp_path / "cut.pth.tar").write_bytes(data[: len(data) // 2])
     assert "truncated" in _error(tmp_path / "cut.pth.tar", config)

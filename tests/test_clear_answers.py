@@ -311,6 +311,9 @@ def test_an_avatar_that_cannot_be_used(qtbot, tmp_path, capsys, camera_video):
     assert main(["--avatar", str(bad)]) == 2  # on the command line: one error line, no window
     err = capsys.readouterr().err
     assert err.startswith(f"error: {bad}: not an image") and err.count("\n") == 1
+    assert main(["--avatar", str(tmp_path), "--camera", "nosuchvideo.mp4"]) == 2  # arguments first, display last
+    assert capsys.readouterr().err == f"error: {tmp_path}: a folder, not an image\n"
+    assert main(["--camera", "nosuchvideo.mp4"]) == 2 and "nosuchvideo.mp4: camera index" in capsys.readouterr().err
     # A stored avatar that went bad: the window starts with a bundled one and says why, never stuck "Opening".
     window = _window(qtbot, tmp_path, camera=str(camera_video), avatar=str(bad))
     qtbot.waitUntil(lambda: window.avatar_view.frames_shown > 3, timeout=15000)

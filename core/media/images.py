@@ -17,6 +17,8 @@ _MAX_SIDE = 2048
 def read_image(path: str | Path) -> np.ndarray:
     """An image file as (H, W, 3) RGB uint8: alpha composited over white, grayscale expanded, huge ones shrunk."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: a folder, not an image")
     if not path.is_file():
         raise UserError(f"{path}: image not found")
     if path.stat().st_size == 0:
