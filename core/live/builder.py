@@ -17,7 +17,9 @@ from core.live.events import Event, EventKind
 from core.live.pipeline import LivePipeline, PipelineSettings
 from core.live.sinks import Sink
 
-MAX_FACE_SIDE = 1024  # the largest face crop an engine is given: a 4K output's face, with room to spare
+# The face crop an engine is given is the face as pictured, pixel for pixel, between these sides: at most a 4K
+# output's face, with room to spare; at least enough for the engine to find the face's landmarks in it.
+MIN_FACE_SIDE, MAX_FACE_SIDE = 128, 1024
 
 
 class AvatarError(UserError):
@@ -68,15 +70,17 @@ def prepare_avatar(path: str | Path, size: int, align: bool = True, whole_image:
                    output: OutputSettings = OutputSettings()) -> tuple[np.ndarray, Compositor | None]:
     """An avatar file as the engine's face crop and the compositor that pastes it back into the portrait.
 
-    The crop has the size it takes in the output (at least ``size``, at most MAX_FACE_SIDE), so an engine
-    that renders at the avatar's size is as sharp as the portrait. Without alignment: the whole image
-    resized to ``size`` and no compositor (the raw model output).
+    The crop is the face as the output pictures it, pixel for pixel (within MIN_FACE_SIDE and MAX_FACE_SIDE),
+    so an engine that renders at the avatar's size is as sharp as the portrait; an engine with a fixed
+    ``size`` resizes it. (A crop cut at ``size`` from a smaller face and shrunk back when pasted lost two
+    thirds of the portrait's sharpness.) Without alignment: the whole image resized to ``size`` and no
+    compositor (the raw model output).
     """
     if not align:
         return load_avatar(path, size, align=False), None
     portrait, crop = load_portrait(path, whole_image)
     portrait = replace_background(portrait, output.background)
     compositor = Compositor(portrait, crop, output)
-    if size <= compositor.face_side <= MAX_FACE_SIDE:
+    if MIN_FACE_SIDE <= compositor.face_side <= MAX_FACE_SIDE:
         return compositor.face, compositor
     return crop.extract(portrait, min(max(compositor.face_side, size), MAX_FACE_SIDE)), compositor
