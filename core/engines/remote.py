@@ -130,7 +130,7 @@ class RemoteEngine:
             poller.register(monitor, zmq.POLLIN)
             while time.monotonic() < deadline:
                 if not sent:
-                    sent = self._send(Kind.HELLO, fields={"lossless": self.lossless})
+                    sent = self._send_hello()
                 ready = dict(poller.poll(50))
                 if monitor in ready:
                     event = recv_monitor_message(monitor)["event"]
@@ -148,6 +148,10 @@ class RemoteEngine:
             monitor.close(0)
         raise UserError(f"{where} did not answer within {timeout:.0f} s",
                         "check that `python main.py serve` runs there and that the port is reachable from here")
+
+    def _send_hello(self) -> bool:
+        """Ask the worker to admit this client (again); it answers HELLO with its resolution and device."""
+        return self._send(Kind.HELLO, fields={"lossless": self.lossless})
 
     def _send(self, kind: Kind, image: np.ndarray | None = None, fields: dict | None = None) -> bool:
         self._seq += 1
@@ -225,7 +229,7 @@ class RemoteEngine:
             self._replaying = False
 
     def _hello(self) -> bool:
-        if not self._send(Kind.HELLO, fields={"lossless": self.lossless}):
+        if not self._send_hello():
             return False
         seq, deadline = self._seq, time.monotonic() + self._reply_timeout
         while (left := deadline - time.monotonic()) > 0 and self._socket.poll(left * 1000):
