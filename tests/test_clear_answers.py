@@ -141,6 +141,7 @@ def test_a_real_unresolved_library_of_the_plugin_is_found(tmp_path, monkeypatch)
     problem = display.display_problem({"DISPLAY": ":0"}, "linux")
     assert "libxcb-cursorX.so0" in problem.reason and "apt install" in problem.advice
     assert display.display_problem({"DISPLAY": ":0", "QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert isinstance(display.display_problem({"QT_QPA_PLATFORM": "xcb"}, "linux"), display.NoDisplay)
 
 
 def test_doctor_checks_the_display(monkeypatch, capsys):
@@ -154,6 +155,10 @@ def test_doctor_checks_the_display(monkeypatch, capsys):
     assert main(["doctor", "--json"]) == 0
     checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
     assert checks["display"]["status"] == "ok"
+    monkeypatch.setattr("core.tools.display.missing_xcb_libraries", lambda: ["libxcb-cursor.so.0"])
+    assert main(["doctor", "--json"]) == 0
+    checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert checks["display"]["status"] == "failed" and "libxcb-cursor0" in checks["display"]["advice"]
 
 
 def test_only_documented_folders_are_searched_and_strangers_are_skipped(tmp_path, monkeypatch, tiny_checkpoint,

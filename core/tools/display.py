@@ -28,25 +28,34 @@ DEBIAN_PACKAGES = {
 _README = "the README's Quick start lists them for Fedora and Arch too"
 
 
+class NoDisplay(UserError):
+    """No graphical session to open a window in."""
+
+
+class MissingLibraries(UserError):
+    """The system lacks libraries Qt's platform plugin needs."""
+
+
 def display_problem(env: dict[str, str] | None = None, platform: str = sys.platform) -> UserError | None:
-    """Why the window could not open here, with what to do; None when nothing stands in the way."""
+    """Why the window could not open here (NoDisplay or MissingLibraries), with what to do; None when
+    nothing stands in the way."""
     env = os.environ if env is None else env
     if not platform.startswith("linux"):
         return None
     chosen = env.get("QT_QPA_PLATFORM", "")
     if chosen and not chosen.startswith("xcb"):
         return None  # offscreen, wayland, vnc...: Qt's own business
-    if not chosen and not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
-        return UserError("no display: the window needs a graphical session (DISPLAY and WAYLAND_DISPLAY are unset)",
+    if not chosen and env.get("WAYLAND_DISPLAY"):
+        return None  # Qt may use Wayland; only xcb's needs are checked
+    if not env.get("DISPLAY"):
+        return NoDisplay("no display: the window needs a graphical session (DISPLAY is unset)",
                          "start Facade from your desktop, or headless with xvfb-run python main.py; "
                          "run, animate and serve need no display")
-    if env.get("WAYLAND_DISPLAY") and not chosen:
-        return None  # Qt may use Wayland; only xcb's libraries are checked
     missing = missing_xcb_libraries()
     if missing:
         packages = sorted({DEBIAN_PACKAGES.get(name, name) for name in missing})
-        return UserError(f"the window cannot open: Qt's X11 plugin needs {', '.join(missing)}, not installed",
-                         f"on Debian/Ubuntu: sudo apt install {' '.join(packages)} ({_README})")
+        return MissingLibraries(f"the window cannot open: Qt's X11 plugin needs {', '.join(missing)}, not installed",
+                                f"on Debian/Ubuntu: sudo apt install {' '.join(packages)} ({_README})")
     return None
 
 

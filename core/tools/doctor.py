@@ -140,12 +140,12 @@ def _ffmpeg() -> Check:
 
 
 def _display() -> Check:
-    from core.tools.display import display_problem, missing_xcb_libraries
+    from core.tools.display import MissingLibraries, display_problem
 
     problem = display_problem()
-    if problem is not None:
-        status = "failed" if missing_xcb_libraries() else "warning"  # no display still leaves the commands
-        return Check("display", status, problem.reason, problem.advice)
+    if problem is not None:  # without a display the commands still work: a warning
+        return Check("display", "failed" if isinstance(problem, MissingLibraries) else "warning", problem.reason,
+                     problem.advice)
     where = next((os.environ[k] for k in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY", "DISPLAY") if os.environ.get(k)),
                  sys.platform)
     return Check("display", "ok", f"the window can open ({where}); Qt's platform plugin has its libraries")
