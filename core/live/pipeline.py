@@ -146,9 +146,7 @@ class LivePipeline:
     @property
     def output_size(self) -> tuple[int, int]:
         """The size (width, height) of the pictures the sinks get (once an avatar just set is taken up)."""
-        with self._avatar_lock:
-            pending = self._pending_avatar
-        compositor = pending[1] if pending and pending[1] else self._compositor
+        _, compositor = self._newest_avatar()
         return compositor.size if compositor else (self.engine.resolution, self.engine.resolution)
 
     def set_smoothing(self, strength: float) -> None:
@@ -172,10 +170,20 @@ class LivePipeline:
 
     def rest_picture(self) -> np.ndarray:
         """The call picture with the avatar at rest (the newest one set): what to show before a camera frame."""
+        rgb, compositor = self._newest_avatar()
+        return self._compose(rgb, compositor) if compositor else rgb
+
+    def _newest_avatar(self) -> tuple[np.ndarray, Compositor | None]:
+        """The avatar and compositor set last, before the engine thread has taken them up if it has not."""
         with self._avatar_lock:
-            rgb, compositor = self._pending_avatar or (self._avatar, None)
-        compositor = compositor or self._compositor
-        return compositor.compose(rgb, blend=not self.engine.pinned_border) if compositor else rgb
+            pending = self._pending_avatar
+        if pending is None:
+            return self._avatar, self._compositor
+        return pending[0], pending[1] or self._compositor
+
+    def _compose(self, face: np.ndarray, compositor: Compositor) -> np.ndarray:
+        """The call picture: ``face`` pasted into the portrait, blended unless the engine pins its border."""
+        return compositor.compose(face, blend=not self.engine.pinned_border)
 
     @property
     def avatar(self) -> np.ndarray:
@@ -394,8 +402,7 @@ class LivePipeline:
     def _emit(self, item: _Prepared, avatar: np.ndarray, engine_ms: float | None) -> None:
         aligned = item.aligned
         with self._working(Stage.COMPOSE):
-            picture = (self._compositor.compose(avatar, blend=not self.engine.pinned_border)
-                       if self._compositor else None)
+            picture = self._compose(avatar, self._compositor) if self._compositor else None
         frame = OutputFrame(avatar=avatar, captured_at=item.captured.timestamp, index=item.captured.index,
                             face_found=item.face is not None, camera=item.captured.rgb,
                             crop=aligned.crop if aligned else None, landmarks=aligned.landmarks if aligned else None,
