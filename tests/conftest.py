@@ -185,3 +185,15 @@ def silent_stream():
     server.close()
     for connection in held:
         connection.close()
+
+
+def open_window(qtbot, tmp_path: Path, camera: str, avatar: str | None = None):
+    """The main window, shown, with its settings and avatars in ``tmp_path`` and no cameras probed."""
+    from app import settings as app_settings
+    from app.main_window import MainWindow
+
+    window = MainWindow(app_settings.open_settings(tmp_path / "facade.ini"), camera=camera, avatar=avatar,
+                        camera_probe=lambda: [], user_dir=tmp_path / "avatars")
+    qtbot.addWidget(window)
+    window.show()
+    return window

@@ -11,15 +11,13 @@ from PySide6.QtCore import Qt
 from app import settings as app_settings
 from app.main_window import Concern, MainWindow
 from core.engines import EngineChoice
+from conftest import open_window
 from fakes import FakeCamera
 
 
 @pytest.fixture
 def window(qtbot, tmp_path, camera_video):
-    store = app_settings.open_settings(tmp_path / "facade.ini")
-    win = MainWindow(store, camera=str(camera_video), camera_probe=lambda: [], user_dir=tmp_path / "avatars")
-    qtbot.addWidget(win)
-    win.show()
+    win = open_window(qtbot, tmp_path, str(camera_video))
     qtbot.waitUntil(lambda: win.avatar_view.frames_shown > 3, timeout=15000)
     yield win
     if win.session.pipeline is not None:

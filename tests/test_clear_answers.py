@@ -10,7 +10,7 @@ import torch
 import yaml
 from PySide6.QtCore import Qt
 
-from conftest import ASTRONAUT, TINY_CONFIG
+from conftest import ASTRONAUT, TINY_CONFIG, open_window
 from main import main
 
 
@@ -254,22 +254,11 @@ def test_ctrl_c_stops_a_run_waiting_on_a_silent_stream_at_once(silent_stream):
     assert run.stderr.read().strip().splitlines()[-1] == "interrupted"
 
 
-def _window(qtbot, tmp_path, camera: str, avatar: str | None = None, probe=lambda: []):
-    from app import settings as app_settings
-    from app.main_window import MainWindow
-
-    window = MainWindow(app_settings.open_settings(tmp_path / "facade.ini"), camera=camera, avatar=avatar,
-                        camera_probe=probe, user_dir=tmp_path / "avatars")
-    qtbot.addWidget(window)
-    window.show()
-    return window
-
-
 def test_first_run_without_a_camera_shows_the_avatar_and_offers_a_video_file(qtbot, tmp_path, camera_video,
                                                                             monkeypatch):
     from core.live.events import EventKind
 
-    window = _window(qtbot, tmp_path, camera="7")
+    window = open_window(qtbot, tmp_path, camera="7")
     qtbot.waitUntil(lambda: window.avatar_view.frames_shown >= 1, timeout=10000)  # the avatar at rest, at once
     rest = window.avatar_view._image
     assert (rest.width(), rest.height()) == (1280, 720) and rest.pixelColor(640, 300).lightness() > 40
@@ -294,7 +283,7 @@ def test_an_avatar_from_elsewhere_is_shown_in_the_gallery_not_copied(qtbot, tmp_
     mine = tmp_path / "elsewhere" / "my portrait.png"
     mine.parent.mkdir()
     cv2.imwrite(str(mine), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
-    window = _window(qtbot, tmp_path, camera=str(camera_video), avatar=str(mine))
+    window = open_window(qtbot, tmp_path, camera=str(camera_video), avatar=str(mine))
     qtbot.waitUntil(lambda: window.avatar_view.frames_shown > 3, timeout=15000)
     gallery = window.gallery
     assert gallery.currentItem().data(Qt.ItemDataRole.UserRole) == str(mine)
@@ -320,7 +309,7 @@ def test_an_avatar_that_cannot_be_used(qtbot, tmp_path, capsys, camera_video):
     assert capsys.readouterr().err == f"error: {tmp_path}: a folder, not an image\n"
     assert main(["--camera", "nosuchvideo.mp4"]) == 2 and "nosuchvideo.mp4: camera index" in capsys.readouterr().err
     # A stored avatar that went bad: the window starts with a bundled one and says why, never stuck "Opening".
-    window = _window(qtbot, tmp_path, camera=str(camera_video), avatar=str(bad))
+    window = open_window(qtbot, tmp_path, camera=str(camera_video), avatar=str(bad))
     qtbot.waitUntil(lambda: window.avatar_view.frames_shown > 3, timeout=15000)
     from app.main_window import Concern
 
