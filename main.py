@@ -395,7 +395,7 @@ def _convert(args) -> int:
     return 0
 
 
-def _gui(args) -> int:
+def _gui(args, previous_crash=None) -> int:
     from core.live.capture import parse_source
     from core.media.images import read_image
     from core.tools.display import display_problem
@@ -409,7 +409,7 @@ def _gui(args) -> int:
         raise problem
     from app.run import run_gui  # Qt is loaded only once the window is known to be able to open
 
-    return run_gui(args.camera, args.avatar)
+    return run_gui(args.camera, args.avatar, previous_crash)
 
 
 def _interrupt(*_) -> None:
@@ -430,15 +430,21 @@ def _say(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if argv is None and not args.verbose:
-        from core.tools.native_logs import filter_native_stderr
+    previous_crash = None
+    if argv is None:  # a process of its own (tests call main in theirs)
+        from core.tools.crash_log import keep_previous_crash, watch_for_crashes
+        from core.tools.native_logs import route_native_stderr
 
-        filter_native_stderr()
+        fatal_log = None
+        if args.command is None:  # the window: a crash is logged, and reported at the next start
+            previous_crash = keep_previous_crash()
+            fatal_log = watch_for_crashes()
+        route_native_stderr(drop_noise=not args.verbose, fatal_log=fatal_log)
     from core.errors import UserError
 
     try:
         if args.command is None:
-            return _gui(args)
+            return _gui(args, previous_crash)
         if argv is None:  # a process of its own (tests call main in theirs)
             for number in _STOP_SIGNALS[1:]:
                 signal.signal(number, _interrupt)
