@@ -6,8 +6,8 @@ from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSplitter, QWidget
 
 from core.engines.checkpoints import find_checkpoint
@@ -18,6 +18,7 @@ from core.live.events import Event, EventKind, SourceState
 from core.live.overlay import camera_view
 from core.media.files import ensure_folder
 from core.paths import APP_NAME, BUNDLED_AVATARS, default_recordings_dir, new_recording_path, user_data_dir
+from core.tools.crash_log import PreviousCrash
 
 from . import settings as app_settings
 from .banner import Banner
@@ -30,6 +31,7 @@ from .widgets import column, row, set_checked_quietly
 
 _VIDEO_FILTER = "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)"
 _FIRST_SIZE = (1280, 720)  # the window's size on first start; later starts restore the user's
+_SAVE_DELAY_MS = 300  # a slider dragged or keys pressed in a row are saved once
 
 
 class Concern(Enum):
@@ -41,6 +43,7 @@ class Concern(Enum):
     VCAM = "vcam"
     RECORD = "record"
     OUTPUT = "output"
+    CRASH = "crash"
 
 
 class MainWindow(QMainWindow):
@@ -62,6 +65,8 @@ class MainWindow(QMainWindow):
         self._fullscreen: VideoView | None = None
         self._shortcuts: list[QShortcut] = []
         self._camera_probe = camera_probe
+        # Settings are written soon after each change, not only at a clean exit: a crash must not lose them.
+        self._save_timer = QTimer(self, singleShot=True, interval=_SAVE_DELAY_MS, timeout=self._save_settings)
         self._build(camera_probe(), user_dir or user_data_dir("avatars"))
         self._bind_keys()
         if self.settings.geometry is not None:
@@ -108,6 +113,9 @@ class MainWindow(QMainWindow):
         controls.record_button.toggled.connect(self._record_toggled)
         self.session.set_mirror(self.settings.mirror)
         self.session.set_smoothing(self.settings.smoothing)
+        for changed in (controls.smoothing.valueChanged, controls.mirror_box.toggled, controls.overlay_box.toggled,
+                        controls.output_changed):
+            changed.connect(self.save_settings_soon)
 
         body = QWidget()
         layout = QHBoxLayout(body)
@@ -180,6 +188,7 @@ class MainWindow(QMainWindow):
         self.settings.avatar = avatar
         self.gallery.select_path(avatar)
         self.settings.hidden_avatars = sorted(self.gallery.hidden)
+        self.save_settings_soon()
         self._show_call_picture(self.session.pipeline.rest_picture())  # the avatar at once, before the camera
         self.banner.set(Concern.CPU, engine.name == "fomm" and engine.device == "cpu",
                         "FOMM is running on the CPU: expect a few frames per second. "
@@ -214,6 +223,7 @@ class MainWindow(QMainWindow):
         self.banner.clear(Concern.AVATAR)
         self.settings.avatar = path
         self.gallery.select_path(path)
+        self.save_settings_soon()
         if self.session.pipeline.source.state != SourceState.LIVE:  # no camera frames to show it with
             self._show_call_picture(self.session.pipeline.rest_picture())
 
@@ -288,6 +298,7 @@ class MainWindow(QMainWindow):
         if item is not None:
             self.gallery.remove(item.data(Qt.ItemDataRole.UserRole))
             self.settings.hidden_avatars = sorted(self.gallery.hidden)
+            self.save_settings_soon()
 
     # Calibration.
 
@@ -394,6 +405,7 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             dialog.store(self.settings)
             self._bind_keys()
+            self.save_settings_soon()
 
     # What the pipeline reports.
 
@@ -449,10 +461,26 @@ class MainWindow(QMainWindow):
         device = self.session.virtual_camera_device
         self.status_vcam.setText(f"virtual camera: {device}" if device else "virtual camera: off")
 
+    def report_crash(self, crash: PreviousCrash) -> None:
+        """Say that the last session died, and where its crash log is."""
+        self.banner.warn(Concern.CRASH, crash.describe(),
+                         [("Open log", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(crash.log))))])
+
     @property
     def warnings(self) -> dict:
         """What the banner shows, by event kind or window concern."""
         return self.banner.messages
+
+    # Keeping the settings.
+
+    def save_settings_soon(self) -> None:
+        """Write the settings shortly (changes in a row are written once)."""
+        self._save_timer.start()
+
+    def _save_settings(self) -> None:
+        self.controls.store(self.settings)
+        self.settings.geometry = self.saveGeometry()
+        app_settings.save(self.store, self.settings)
 
     # Closing.
 
@@ -461,8 +489,7 @@ class MainWindow(QMainWindow):
         self._stats_timer.stop()
         if self._fullscreen is not None:
             self._fullscreen.close()
-        self.controls.store(self.settings)
-        self.settings.geometry = self.saveGeometry()
-        app_settings.save(self.store, self.settings)
+        self._save_timer.stop()
+        self._save_settings()
         self.session.stop()
         super().closeEvent(event)

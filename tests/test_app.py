@@ -245,6 +245,19 @@ def test_window_state_persists_between_runs(qtbot, tmp_path, camera_video):
     second.close()
 
 
+def test_settings_are_saved_when_they_change_not_only_at_a_clean_exit(window, qtbot, tmp_path):
+    window.controls.mirror_box.setChecked(True)
+    window.controls.smoothing.setValue(20)
+    window.controls.fit_box.setCurrentText("contain")
+
+    def stored() -> app_settings.AppSettings:  # what a crash now would leave: read by another store
+        return app_settings.load(app_settings.open_settings(tmp_path / "facade.ini"))
+
+    qtbot.waitUntil(lambda: stored().mirror and stored().smoothing == 0.2 and stored().fit == "contain",
+                    timeout=3000)
+    assert stored().avatar == window.settings.avatar != ""
+
+
 def test_the_output_group_changes_the_call_picture_and_the_virtual_camera_follows(window, qtbot, monkeypatch):
     import pyvirtualcam
 
