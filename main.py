@@ -108,9 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_options(run)
     run.set_defaults(handler=_run)
 
-    bench = commands.add_parser("bench", help="time an engine, print JSON")
+    bench = commands.add_parser("bench", help="time an engine (or score its animation: --quality), print JSON")
     _add_engine_options(bench)
-    bench.add_argument("--frames", type=int, default=50)
+    bench.add_argument("--frames", type=int, help="frames to time (default 50); --quality: driving frames to "
+                                                  "score (default all)")
+    bench.add_argument("--quality", action="store_true",
+                       help="score the call picture with dlib's face model (requirements-bench.txt): identity, "
+                            "distortion, expressions, jitter, face loss; needs --driving")
+    bench.add_argument("--driving", type=Path, help="--quality: the driving video or folder of frames")
+    bench.add_argument("--avatar", type=Path, help="--quality: the portrait (default: the bundled astronaut)")
     bench.add_argument("--json", action="store_true", help="print one JSON object (the only output format)")
     bench.add_argument("--remote-loopback", action="store_true",
                        help="FOMM: also serve it on a loopback worker; report the latency the link adds and "
@@ -279,8 +285,13 @@ def _bench(args) -> int:
     from core.tools.bench import compare_fomm, time_engine
     from core.errors import UserError
 
-    if args.frames < 1:
+    if args.frames is not None and args.frames < 1:
         raise UserError(f"--frames {args.frames}: must be at least 1")
+    if args.quality:
+        return _bench_quality(args)
+    if args.driving or args.avatar:
+        raise UserError(f"--{'driving' if args.driving else 'avatar'}: only with --quality")
+    args.frames = args.frames or 50
     from core.engines import create_engine
 
     choice = _engine_choice(args)
@@ -298,6 +309,32 @@ def _bench(args) -> int:
         result = time_engine(engine, args.frames)
     if engine.name == "fomm":
         result["checkpoint"] = str(args.checkpoint) if args.checkpoint else "random weights"
+    print(json.dumps(result, indent=None if args.json else 2))
+    return 0
+
+
+def _bench_quality(args) -> int:
+    from core.engines import create_engine
+    from core.errors import UserError
+    from core.media.images import read_image
+    from core.media.video_io import open_clip
+    from core.paths import BUNDLED_AVATARS
+    from core.tools.quality import check_face_model, score_quality
+
+    if args.driving is None:
+        raise UserError("--quality needs --driving: a video of a real face")
+    if args.compare or args.remote_loopback:
+        raise UserError(f"--{'compare' if args.compare else 'remote-loopback'}: not with --quality")
+    avatar = args.avatar or BUNDLED_AVATARS / "astronaut.png"
+    read_image(avatar)
+    clip = open_clip(args.driving)
+    check_face_model()
+    choice = _engine_choice(args)
+    engine = create_engine(choice)  # random FOMM weights would score nothing but noise
+    _note_unused_options(choice, engine.name)
+    result = score_quality(engine, avatar, clip, args.frames)
+    if engine.name == "fomm":
+        result["checkpoint"] = str(engine.checkpoint)
     print(json.dumps(result, indent=None if args.json else 2))
     return 0
 

@@ -36,30 +36,37 @@ def aligned_faces(frames: Iterable[np.ndarray], size: int, fps: float,
         aligner.close()
 
 
-def animate_clip(engine: Engine, avatar: np.ndarray, clip: Clip, out: str | Path,
-                 features: Iterable[DrivingFace | None], compositor: Compositor | None = None,
-                 progress: bool = True) -> int:
-    """Write one output frame per driving frame; the first frame with a face is the neutral pose.
+def call_frames(engine: Engine, avatar: np.ndarray, features: Iterable[DrivingFace | None],
+                compositor: Compositor | None = None) -> Iterator[np.ndarray]:
+    """One output frame per driving frame; the first frame with a face is the neutral pose.
 
     With a compositor each frame is the whole portrait with the animated face pasted back, at the
     compositor's size; without, the engine's square output (then ``avatar`` should be at the engine's
     resolution). A frame without a face repeats the last output (the avatar at rest before the first face).
-    The output is complete or absent, never half-written. Returns the number of frames written.
     """
     engine.set_avatar(avatar)
     last = avatar
-    size = compositor.size if compositor else (avatar.shape[1], avatar.shape[0])
     calibrated = False
+    for frame in features:
+        if frame is not None:
+            if not calibrated:
+                engine.calibrate(frame)
+                calibrated = True
+            last = engine.animate(frame)
+        yield compositor.compose(last, blend=not engine.pinned_border) if compositor else last
+
+
+def animate_clip(engine: Engine, avatar: np.ndarray, clip: Clip, out: str | Path,
+                 features: Iterable[DrivingFace | None], compositor: Compositor | None = None,
+                 progress: bool = True) -> int:
+    """Write ``call_frames`` to ``out``. The output is complete or absent, never half-written. Returns the
+    number of frames written."""
+    size = compositor.size if compositor else (avatar.shape[1], avatar.shape[0])
     writer = open_writer(out, clip.fps, size)
     try:
-        for frame in tqdm(features, total=clip.frame_count, unit="frame", desc="animate",
-                          disable=None if progress else True):
-            if frame is not None:
-                if not calibrated:
-                    engine.calibrate(frame)
-                    calibrated = True
-                last = engine.animate(frame)
-            writer.write(compositor.compose(last, blend=not engine.pinned_border) if compositor else last)
+        for picture in tqdm(call_frames(engine, avatar, features, compositor), total=clip.frame_count,
+                            unit="frame", desc="animate", disable=None if progress else True):
+            writer.write(picture)
     except BaseException:
         writer.abort()
         raise
