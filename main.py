@@ -245,6 +245,9 @@ def _run(args) -> int:
         check_not_an_input(args.record, Path(args.camera), args.avatar)
         check_output_file(args.record)
     if args.stats_json:
+        check_not_an_input(args.stats_json, Path(args.camera), args.avatar)
+        if args.record and args.stats_json.resolve() == args.record.resolve():
+            raise UserError(f"{args.stats_json}: is also the --record file", "choose another name for the statistics")
         check_output_file(args.stats_json)
     choice = _engine_choice(args)
     setup = LiveSetup(camera=args.camera, avatar=args.avatar, choice=choice, loop=args.loop,
@@ -261,11 +264,15 @@ def _run(args) -> int:
             print(f"virtual camera: {sink.device}", file=sys.stderr)
         except VirtualCameraUnavailable as exc:
             print(f"warning: {exc}", file=sys.stderr)  # the run goes on with its other sinks
+    recorder = None
     if args.record:
-        pipeline.add_sink(RecorderSink(args.record, fps, pipeline.output_size))
+        recorder = RecorderSink(args.record, fps, pipeline.output_size)
+        pipeline.add_sink(recorder)
     pipeline.start()
     try:
-        pipeline.wait(args.max_frames)
+        while not pipeline.wait(args.max_frames, timeout=0.5):
+            if recorder is not None and recorder.error is not None and args.virtual_cam is None:
+                break  # the recording was the run's only output
     except KeyboardInterrupt:
         _say("stopping: finishing the recording" if args.record else "stopping")
     finally:
@@ -278,6 +285,10 @@ def _run(args) -> int:
     if args.stats_json:
         write_text_file(args.stats_json, json.dumps(summary, indent=2))
     _say(json.dumps(summary))
+    if recorder is not None:
+        recorder.close()  # again: a recording that failed is a UserError (exit 2) saying what was kept
+        if recorder.frames_written:
+            _say(f"recorded {recorder.seconds:.1f} s to {recorder.path}")
     return 1 if pipeline.error else 0
 
 

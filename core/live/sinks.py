@@ -82,26 +82,28 @@ class RecorderSink:
     Frames are placed on a constant-rate timeline by their capture time: a frame the pipeline dropped is
     filled by repeating the one before, so the video plays at real speed whatever the engine managed.
     Encoding runs on a thread of its own: the live picture never waits for ffmpeg, and a frame that finds
-    the encoder behind is left to be filled the same way. Finalised on close; a recording that fails keeps
-    what was written under a name that says it is partial, and says so (``UserError``) on the next write
-    or on close.
+    the encoder behind is left to be filled the same way. The file is a recording in ``Mp4Writer``'s sense:
+    a name of its own (an earlier file is never replaced; ``path`` says which), playable even if the process
+    is killed. A recording that fails keeps what was written under a name that says it is partial, and says
+    so (``UserError``, also kept in ``error``) on the next write or on close.
     """
 
     name = "recorder"
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int]):
-        self._writer = Mp4Writer(path, fps, size, keep_partial=True)
+        self._writer = Mp4Writer(path, fps, size, recording=True)
         self._fps = fps
         self._start: float | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=max(2, int(fps * _BACKLOG_SECONDS)))
-        self._error: UserError | None = None
+        self.error: UserError | None = None
+        self._closed = False
         self.seconds = 0.0  # how long the finished video plays, checked by reading it back
         self._thread = threading.Thread(target=self._encode, name="recorder", daemon=True)
         self._thread.start()
 
     @property
     def path(self) -> Path:
-        """Where the recording is (or will be, once closed)."""
+        """Where the recording is."""
         return self._writer.path
 
     @property
@@ -109,8 +111,8 @@ class RecorderSink:
         return self._writer.frames_written
 
     def write(self, frame: OutputFrame) -> None:
-        if self._error is not None:
-            raise self._error
+        if self.error is not None:
+            raise self.error
         if self._start is None:
             self._start = frame.captured_at
         slot = round((frame.captured_at - self._start) * self._fps)
@@ -122,7 +124,18 @@ class RecorderSink:
 
     def close(self) -> None:
         """Finish the file (waiting for the frames already handed over) and read it back: raises UserError
-        unless a video that plays is in place, or no picture came at all (``frames_written`` 0, no file)."""
+        unless a video that plays is in place, or no picture came at all (``frames_written`` 0, no file).
+        Closing again (a sink the pipeline switched off after a failure) raises that failure again."""
+        if not self._closed:
+            self._closed = True
+            try:
+                self._finish()
+            except UserError as exc:
+                self.error = exc
+        if self.error is not None:
+            raise self.error
+
+    def _finish(self) -> None:
         while self._thread.is_alive():
             try:
                 self._queue.put(None, timeout=0.1)
@@ -130,8 +143,8 @@ class RecorderSink:
             except queue.Full:
                 continue
         self._thread.join()
-        if self._error is not None:
-            raise self._error
+        if self.error is not None:
+            raise self.error
         self._writer.close()
         if not self._writer.frames_written:
             return  # stopped before the first picture: no file, and nothing to say it was saved
@@ -145,7 +158,7 @@ class RecorderSink:
                 while self._writer.frames_written <= slot:
                     self._writer.write(picture)
             except UserError as exc:
-                self._error = exc
+                self.error = exc
                 return
 
 

@@ -1,9 +1,10 @@
-"""Small files written whole: a crash or a full disk leaves the old file or none, never half of one."""
+"""Files written whole, files of names of their own: a crash or a full disk leaves the old file or none, never
+half of one, and nothing the user made is replaced by accident."""
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -11,9 +12,10 @@ from typing import Iterator
 from core.errors import UserError
 
 
-def write_text_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file beside it, renamed into place when complete."""
-    with written_whole(path) as partial:
+def write_text_file(path: Path, text: str, private: bool = False) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it, renamed into place when complete.
+    ``private``: readable by the user alone (0600), for files that hold a key."""
+    with written_whole(path, private) as partial:
         partial.write_text(text, encoding="utf-8")
 
 
@@ -30,18 +32,63 @@ def ensure_folder(folder: Path, what: str) -> Path:
 
 
 @contextmanager
-def written_whole(path: Path) -> Iterator[Path]:
+def written_whole(path: Path, private: bool = False) -> Iterator[Path]:
     """A partial path beside ``path`` to write to; renamed over ``path`` only if the block completes.
-    A failure to write (a full disk, a missing folder) is a UserError naming ``path``."""
+    A symbolic link at ``path`` is kept: its target is what gets replaced. The file's mode follows the
+    umask, or is 0600 if ``private``. A failure to write (a full disk, a missing folder) is a UserError
+    naming ``path``."""
     partial = None
+    target = write_target(path)
     try:
-        handle, name = tempfile.mkstemp(prefix=".facade-", suffix=".partial", dir=path.parent)
-        os.close(handle)
-        partial = Path(name)
+        partial = hidden_sibling(target, ".partial", private=private)
         yield partial
-        os.replace(partial, path)
+        os.replace(partial, target)
     except OSError as exc:
         raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from None
     finally:
         if partial is not None:
             partial.unlink(missing_ok=True)
+
+
+def write_target(path: Path) -> Path:
+    """The file that writing ``path`` should change: a symbolic link's target (renaming a new file over the
+    link itself would replace the link with a copy and leave its target stale), else ``path``."""
+    return path.resolve() if path.is_symlink() else path
+
+
+def hidden_sibling(path: Path, suffix: str, folder: bool = False, private: bool = False) -> Path:
+    """A new, empty file (or folder) of a unique hidden name beside ``path``, to be renamed over it when
+    complete. Its mode follows the umask, as anything else the user makes (``tempfile`` would make it 0600
+    whatever the umask); ``private``: the user's alone. Short and fixed-length, so that a long (valid)
+    output name still leaves room for it. Raises OSError."""
+    while True:
+        candidate = path.parent / f".facade-{secrets.token_hex(4)}{suffix}"
+        try:
+            if folder:
+                os.mkdir(candidate, 0o700 if private else 0o777)
+            else:
+                os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666))
+            return candidate
+        except FileExistsError:
+            continue
+
+
+def free_name(path: Path) -> Path:
+    """``path`` if nothing is there, else the first free ``NAME (2).ext``, ``NAME (3).ext``, ..."""
+    candidate, n = path, 1
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
+    return candidate
+
+
+def claim_free_name(path: Path) -> Path:
+    """``free_name(path)``, created empty at once (mode per the umask) so that no other writer can take it
+    meanwhile. Raises OSError."""
+    while True:
+        candidate = free_name(path)
+        try:
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return candidate
+        except FileExistsError:
+            continue

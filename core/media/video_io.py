@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -14,6 +13,7 @@ import cv2
 import numpy as np
 
 from core.errors import UserError
+from core.media.files import claim_free_name, free_name, hidden_sibling, write_target
 from core.media.images import IMAGE_SUFFIXES, read_image, write_image
 from core.media.subprocesses import spawn, stderr_text
 
@@ -95,19 +95,32 @@ class Mp4Writer:
 
     Frames go to a partial file of a unique name beside ``path`` (two writers never share one); ``close``
     moves it into place only once ffmpeg has finished it without error, so ``path`` is a complete video or
-    what it was before. ``keep_partial``: a failed recording is kept, visibly named as partial.
+    what it was before.
+
+    ``recording``: a live recording, which must survive its process. It is written in place under a name of
+    its own (``path``, or ``NAME (2).mp4`` when that is taken: an earlier recording is never replaced), as a
+    fragmented MP4 with a keyframe a second, so a process killed or a machine switched off mid-way leaves a
+    video that plays up to about its last second. A recording that fails is kept, renamed as partial.
     """
 
-    def __init__(self, path: str | Path, fps: float, size: tuple[int, int], keep_partial: bool = False):
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int], recording: bool = False):
         import imageio_ffmpeg
 
         self.path = Path(path)
         self.size = size
-        self.keep_partial = keep_partial
+        self.recording = recording
         check_output_file(self.path)
-        self._replaces = self.path.exists()
         container = _CONTAINERS.get(self.path.suffix.lower(), _CONTAINERS[".mp4"])
-        self._partial = _unique_sibling(self.path, f".partial{self.path.suffix.lower() or '.mp4'}")
+        if recording:
+            try:  # ffmpeg writes the recording itself: "partial" only until it is finished
+                self.path = self._partial = claim_free_name(self.path)
+            except OSError as exc:
+                raise UserError(f"{self.path}: cannot write ({_reason(exc)})") from None
+            container = _as_recording(container, fps)
+        else:
+            self._target = write_target(self.path)
+            self._replaces = self._target.exists()
+            self._partial = _unique_sibling(self._target, f".partial{self.path.suffix.lower() or '.mp4'}")
         width, height = size
         self._process = spawn([
             imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
@@ -137,11 +150,13 @@ class Mp4Writer:
         self._process = None
         if not self.frames_written:
             self._partial.unlink(missing_ok=True)
-            return
-        self.path = _place(self._partial, self.path, self._replaces)
+        elif not self.recording:
+            placed = _place(self._partial, self._target, self._replaces)
+            if placed != self._target:
+                self.path = placed
 
     def abort(self) -> None:
-        """Stop and remove the partial file (the destination is left as it was)."""
+        """Stop and remove the partial file (the destination is left as it was; a recording is removed)."""
         if self._process is not None:
             self._process.kill()
             self._process.wait()
@@ -149,17 +164,30 @@ class Mp4Writer:
         self._partial.unlink(missing_ok=True)
 
     def _fail(self, what: str) -> None:
-        reason = _ffmpeg_reason(self._process)
+        reason, named = _ffmpeg_reason(self._process), self.path
         self._process.kill()
         self._process.wait()
         self._process = None
         kept = ""
-        if self.keep_partial and self.frames_written and self._partial.stat().st_size > 0:
-            visible = _free_name(self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}"))
-            os.replace(self._partial, visible)
-            kept = f"; what was written is kept in {visible}"
-        self._partial.unlink(missing_ok=True)
-        raise UserError(f"{self.path}: {what} ({reason}){kept}")
+        if self.recording and self.frames_written and self._partial.stat().st_size > 0:
+            try:
+                self.path = claim_free_name(self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}"))
+                os.replace(self._partial, self.path)
+            except OSError:  # it stays under its own name: still the recording, just not marked partial
+                self.path = self._partial
+            kept = f"; what was recorded is kept in {self.path}"
+        else:
+            self._partial.unlink(missing_ok=True)
+        raise UserError(f"{named}: {what} ({reason}){kept}")
+
+
+def _as_recording(container: list[str], fps: float) -> list[str]:
+    """A container's arguments for a recording: MP4 and MOV fragmented at each keyframe, a keyframe a
+    second, and every fragment flushed to the disk as soon as it is complete."""
+    if "+faststart" not in container:  # Matroska, AVI, WebM, GIF: written as they come
+        return ["-flush_packets", "1", *container]
+    return ["-g", str(max(1, round(fps))), "-flush_packets", "1",
+            *["+frag_keyframe+empty_moov+default_base_moof" if a == "+faststart" else a for a in container]]
 
 
 class PngFolderWriter:
@@ -247,15 +275,10 @@ _FRAME_NAME = re.compile(r"\d{6}\.png")
 
 
 def _unique_sibling(path: Path, suffix: str, folder: bool = False) -> Path:
-    # Short and fixed-length: a long (valid) output name still leaves room for the partial's name.
     try:
-        if folder:
-            return Path(tempfile.mkdtemp(prefix=".facade-", suffix=suffix, dir=path.parent))
-        handle, name = tempfile.mkstemp(prefix=".facade-", suffix=suffix, dir=path.parent)
+        return hidden_sibling(path, suffix, folder)
     except OSError as exc:
         raise UserError(f"{path}: cannot write in {path.parent} ({_reason(exc)})") from None
-    os.close(handle)
-    return Path(name)
 
 
 def _place(partial: Path, path: Path, replace: bool) -> Path:
@@ -268,21 +291,13 @@ def _place(partial: Path, path: Path, replace: bool) -> Path:
         try:
             os.link(partial, path)
         except FileExistsError:
-            path = _free_name(path)
+            path = free_name(path)
             continue
         except OSError:  # a file system without hard links: the race above is not guarded there
             os.replace(partial, path)
             return path
         partial.unlink()
         return path
-
-
-def _free_name(path: Path) -> Path:
-    candidate, n = path, 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
-    return candidate
 
 
 def _name_max(folder: Path) -> int:

@@ -17,9 +17,10 @@ def prepare_data(videos: list[Path], out: Path, size: int = 256, progress: bool 
     face are left out. Returns how many frames each split received."""
     clips = [open_clip(video) for video in videos]  # every input checked before any work
     written = {"train": 0, "test": 0}
+    names = _distinct_names([clip.path for clip in clips])
     for number, clip in enumerate(tqdm(clips, unit="clip", desc="prepare", disable=None if progress else True)):
         split = "test" if len(clips) > 1 and number % 5 == 4 else "train"
-        folder = out / split / clip.path.stem
+        folder = out / split / names[number]
         folder.parent.mkdir(parents=True, exist_ok=True)
         writer = PngFolderWriter(folder)
         try:
@@ -35,3 +36,18 @@ def prepare_data(videos: list[Path], out: Path, size: int = 256, progress: bool 
         writer.close()
         written[split] += writer.frames_written
     return written
+
+
+def _distinct_names(paths: list[Path]) -> list[str]:
+    """A folder name per clip: its own name, numbered (``clip-2``) when an earlier clip of this run has it
+    (``a/clip.mp4``, ``c/clip.mp4``), so that no clip's frames replace another's."""
+    taken: set[str] = set()
+    names = []
+    for path in paths:
+        name, n = path.stem, 1
+        while name in taken:
+            n += 1
+            name = f"{path.stem}-{n}"
+        taken.add(name)
+        names.append(name)
+    return names
