@@ -356,12 +356,13 @@ def _serve(args) -> int:
     from core.engines.checkpoints import find_checkpoint, missing_checkpoint
     from core.engines.choice import EngineChoice
     from core.engines.fomm import FommEngine
-    from core.link.pairing import load_or_create_keys, reachable_host
+    from core.link.pairing import bind_host, load_or_create_keys, reachable_host
     from core.media.files import write_text_file
     from core.media.video_io import check_output_file
     from core.paths import user_data_dir
     from core.tools.serve import Worker
 
+    host = bind_host(args.bind)
     checkpoint = find_checkpoint(args.checkpoint)
     if checkpoint is None:
         raise missing_checkpoint()
@@ -372,9 +373,9 @@ def _serve(args) -> int:
     keys = load_or_create_keys(args.keys or user_data_dir("worker") / "keys.json")
     worker = Worker(engine, keys, args.bind)
     try:
-        pairing = keys.pairing(reachable_host(args.bind.split("//")[-1].rsplit(":", 1)[0]), worker.port)
+        pairing = keys.pairing(reachable_host(host), worker.port)
         if args.pairing_file:
-            write_text_file(args.pairing_file, f"{pairing}\n")
+            write_text_file(args.pairing_file, f"{pairing}\n", private=True)  # it holds the client's key
         print(pairing, flush=True)
         _say(f"serving FOMM ({engine.precision}) on {engine.device} at {worker.endpoint}. Give the line above "
              "to the client (--remote, or Engine: Remote GPU in the window); it is a key: keep it private.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -10,9 +11,13 @@ from PySide6.QtCore import QByteArray, QSettings
 
 from core.compose.compositor import FITS, OutputSettings, background_colour, parse_size
 from core.engines.choice import DEVICES, ENGINES, MESH_RESOLUTIONS, PRECISIONS, EngineChoice
-from core.paths import APP_NAME
+from core.errors import UserError
+from core.media.files import write_text_file
+from core.paths import APP_NAME, user_data_dir
 
 from .hotkeys import ACTIONS
+
+log = logging.getLogger(__name__)
 
 # Allowed values of the stored engine choice; anything else falls back to its default.
 _ALLOWED = {"engine": ENGINES, "device": DEVICES, "precision": PRECISIONS, "resolution": MESH_RESOLUTIONS}
@@ -45,13 +50,22 @@ def open_settings(path: str | Path | None = None) -> QSettings:
     return QSettings(APP_NAME, APP_NAME)
 
 
+def pairing_file(store: QSettings) -> Path:
+    """Where the Remote GPU pairing string is kept: it holds the client's secret key, so it has a file of its
+    own that only the user can read, never the settings store (readable by all). Beside an .ini store
+    (tests, portable installs), else in the user's data folder."""
+    if store.format() == QSettings.Format.IniFormat:
+        return Path(store.fileName()).with_name("remote-pairing.txt")
+    return user_data_dir("remote-pairing.txt")
+
+
 def load(store: QSettings) -> AppSettings:
     """Read settings back; a value of the wrong type or out of range falls back to its default."""
     settings = AppSettings()
     for f in fields(AppSettings):
         if f.name != "engine" and store.contains(f.name):
             setattr(settings, f.name, _coerce(f.name, store.value(f.name), getattr(settings, f.name)))
-    settings.engine = _load_choice(store, settings.engine)
+    settings.engine = replace(_load_choice(store, settings.engine), remote=_load_pairing(store))
     settings.hotkeys = {**AppSettings().hotkeys, **settings.hotkeys}
     for name, valid in _VALID.items():
         if not _passes(valid, getattr(settings, name)):
@@ -82,6 +96,7 @@ def save(store: QSettings, settings: AppSettings) -> None:
     values = {f.name: getattr(settings, f.name) for f in fields(AppSettings) if f.name != "engine"}
     choice = asdict(settings.engine)
     choice["checkpoint"] = str(choice["checkpoint"] or "")
+    _save_pairing(pairing_file(store), choice.pop("remote"))
     for name, value in {**values, **choice}.items():
         if value is not None:
             store.setValue(name, value)
@@ -91,7 +106,7 @@ def save(store: QSettings, settings: AppSettings) -> None:
 def _load_choice(store: QSettings, default: EngineChoice) -> EngineChoice:
     changes = {}
     for f in fields(EngineChoice):
-        if not store.contains(f.name):
+        if f.name == "remote" or not store.contains(f.name):
             continue
         if f.name == "checkpoint":
             path = str(store.value(f.name) or "")
@@ -101,6 +116,32 @@ def _load_choice(store: QSettings, default: EngineChoice) -> EngineChoice:
         if value in _ALLOWED.get(f.name, (value,)):
             changes[f.name] = value
     return replace(default, **changes)
+
+
+def _load_pairing(store: QSettings) -> str:
+    """The stored pairing string; one an earlier version saved in clear in the store is moved to its file."""
+    file = pairing_file(store)
+    if store.contains("remote"):
+        legacy = str(store.value("remote") or "")
+        store.remove("remote")
+        store.sync()
+        if legacy and not file.exists():
+            _save_pairing(file, legacy)
+    try:
+        return file.read_text(encoding="utf-8").strip() if file.is_file() else ""
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _save_pairing(file: Path, pairing: str) -> None:
+    try:
+        if not pairing:
+            file.unlink(missing_ok=True)
+        elif not (file.is_file() and file.read_text(encoding="utf-8").strip() == pairing):
+            file.parent.mkdir(parents=True, exist_ok=True)
+            write_text_file(file, f"{pairing}\n", private=True)
+    except (OSError, UnicodeDecodeError, UserError) as exc:  # the other settings are still saved
+        log.warning("the Remote GPU pairing could not be saved in %s: %s", file, exc)
 
 
 def _coerce(name: str, value, default):

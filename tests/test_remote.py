@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 
+import cv2
 import numpy as np
 import pytest
 import zmq
@@ -20,6 +21,7 @@ from core.engines.remote import RemoteEngine
 from core.errors import UserError
 from core.frames import DrivingFace
 from core.link.pairing import Pairing, load_or_create_keys, parse_pairing
+from core.link import protocol
 from core.link.protocol import Kind, Message, MessageError, decode, encode
 
 
@@ -144,8 +146,9 @@ def test_garbage_on_the_port_and_malformed_messages_never_stop_the_worker(served
     rogue.curve_secretkey, rogue.curve_publickey = pairing.client_secret, pairing.client_public
     rogue.connect(pairing.address)
     bomb = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (60000).to_bytes(4, "big") * 2 + b"\x08\x02\x00\x00\x00"
+    deep = b'{"v":1,"type":"ping","seq":1,"x":' + b"[" * 1000 + b"]" * 1000 + b"}"  # RecursionError in json
     for parts in ([b"{not json"], [b'{"v":1,"type":"launch","seq":1}'], [b'{"v":1,"type":"frame","seq":1}', bomb],
-                  [b"a", b"b", b"c"]):
+                  [b"a", b"b", b"c"], [deep], [b"\xff\xfe{}"]):
         rogue.send_multipart(parts)
     time.sleep(0.3)
     rogue.close(0)
@@ -257,3 +260,99 @@ def test_a_client_that_closes_frees_its_place_at_once(served, avatar_256):
     while running.worker.clients and time.monotonic() < deadline:
         time.sleep(0.05)
     assert running.worker.clients == 0  # not after the 60 s idle timeout: 16 places are soon taken
+
+
+def test_a_deeply_nested_header_is_refused_before_it_is_parsed(monkeypatch):
+    parsed = []
+    real = protocol.json.loads
+    monkeypatch.setattr(protocol.json, "loads", lambda text: parsed.append(text) or real(text))
+    for depth in (3, 1000):
+        header = b'{"v":1,"type":"ping","seq":1,"x":' + b"[" * depth + b"]" * depth + b"}"
+        with pytest.raises(MessageError, match="nested"):
+            decode([header])
+    assert not parsed
+    # Brackets inside strings are text, not nesting.
+    assert decode([b'{"v":1,"type":"error","seq":1,"message":"[[[\\"{{{"}']).fields == {"message": '[[["{{{'}
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    ok, data = cv2.imencode(".jpg", np.full((height, width, 3), 90, np.uint8))
+    return data.tobytes()
+
+
+def test_a_jpeg_declaring_a_huge_size_is_refused_before_it_is_decoded(monkeypatch):
+    """Markers read as the JPEG standard says: a TEM (FF01) has no length, so it cannot hide the frame header
+    behind a fake one (an 8x8 SOF in a comment where a wrong reader lands) from the size check."""
+    real = _jpeg(16, 16)
+    sof = real.index(b"\xff\xc0")
+    huge = real[:sof + 5] + (16000).to_bytes(2, "big") * 2 + real[sof + 9:]
+    fake_sof = b"\xff\xc0\x00\x11\x08\x00\x08\x00\x08\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    # A wrong reader takes FF01's next two bytes (FF FE, a comment marker) as a length and lands at 65538,
+    # inside the second comment, on the fake frame header.
+    first = b"\xff\xfe" + (65000).to_bytes(2, "big") + bytes(64998)
+    second_payload = bytearray(1000)
+    landing = 65538 - (4 + len(first) + 4)
+    second_payload[landing:landing + len(fake_sof)] = fake_sof
+    second = b"\xff\xfe" + (2 + len(second_payload)).to_bytes(2, "big") + bytes(second_payload)
+    bomb = huge[:2] + b"\xff\x01" + first + second + huge[2:]
+    assert bomb[65538:65540] == b"\xff\xc0"
+    decoded = []
+    monkeypatch.setattr(protocol.cv2, "imdecode", lambda *a: decoded.append(a))
+    with pytest.raises(MessageError, match="16000x16000"):
+        decode([b'{"v":1,"type":"frame","seq":1}', bomb])
+    assert not decoded
+    # Standalone markers (TEM, RST0) before the frame header are stepped over, not read as lengths.
+    assert protocol._declared_size(real[:2] + b"\xff\x01\xff\xd0" + real[2:]) == (16, 16)
+
+
+@pytest.mark.parametrize("bind, expected", [
+    ("tcp://127.0.0.1:99999", "port 99999 is out of range (0 to 65535)"),
+    ("ipc:///tmp/facade.sock", "a worker serves over TCP only"),
+    ("127.0.0.1:5555", "a worker serves over TCP only"),
+    ("tcp://127.0.0.1", "not tcp://HOST:PORT"),
+])
+def test_a_bind_address_that_cannot_be_served_is_one_error_line(capsys, tmp_path, bind, expected):
+    from main import main
+
+    code = main(["serve", "--bind", bind, "--checkpoint", str(tmp_path / "none.pth.tar")])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"error: --bind {bind}: {expected}")
+
+
+def test_the_worker_refuses_a_port_out_of_range_too(fomm, keys):
+    with pytest.raises(UserError, match="out of range"):
+        Running(fomm, keys, "tcp://127.0.0.1:65536")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+def test_a_keys_file_others_can_read_is_made_private_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "keys.json"
+    keys = load_or_create_keys(path)
+    path.chmod(0o644)
+    assert load_or_create_keys(path) == keys
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert any(str(path) in r.getMessage() and "readable by other users" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+def test_the_pairing_string_is_kept_in_a_private_file_not_in_the_settings(tmp_path, keys):
+    from app import settings as app_settings
+
+    pairing = str(keys.pairing("gpu.example.org", 5555))
+    secret = pairing.rsplit("/", 1)[1]
+    ini = tmp_path / "s.ini"
+    store = app_settings.open_settings(ini)
+    app_settings.save(store, app_settings.AppSettings(engine=EngineChoice(engine="remote", remote=pairing)))
+    kept = app_settings.pairing_file(store)
+    assert secret not in ini.read_text() and kept.read_text().strip() == pairing
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert app_settings.load(app_settings.open_settings(ini)).engine.remote == pairing
+    # One an earlier version saved in clear is moved to the private file when the settings are read.
+    kept.unlink()
+    store.setValue("remote", pairing)
+    store.sync()
+    assert app_settings.load(app_settings.open_settings(ini)).engine.remote == pairing
+    assert secret not in ini.read_text() and kept.stat().st_mode & 0o777 == 0o600
+    # Cleared: the file goes too.
+    app_settings.save(store, app_settings.AppSettings())
+    assert not kept.exists() and app_settings.load(app_settings.open_settings(ini)).engine.remote == ""

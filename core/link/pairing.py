@@ -8,6 +8,7 @@ over like a password. The worker keeps its keys in a file of its own, so a resta
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from zmq.utils import z85
 from core.errors import UserError
 
 _PREFIX = "facade1@"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class WorkerKeys:
 def load_or_create_keys(path: Path) -> WorkerKeys:
     """The worker's keys from ``path`` (readable by the user alone), made on first use."""
     if path.exists():
+        _keep_private(path)
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
             return WorkerKeys(*(z85.encode(bytes.fromhex(stored[k]))
@@ -105,6 +108,36 @@ def load_or_create_keys(path: Path) -> WorkerKeys:
     except OSError as exc:
         raise UserError(f"{path}: cannot write the worker's keys ({exc.strerror or exc})") from None
     return keys
+
+
+def _keep_private(path: Path) -> None:
+    """A key file others can read is made the user's alone, with a warning: the pairing may have leaked."""
+    mode = path.stat().st_mode & 0o777
+    if os.name != "posix" or not mode & 0o077:
+        return
+    try:
+        os.chmod(path, 0o600)
+        done = "made it readable by you alone"
+    except OSError as exc:
+        done = f"could not make it private ({exc.strerror or exc})"
+    log.warning("%s: the worker's keys were readable by other users (mode %o): %s. Whoever read it can use this "
+                "worker; delete the file and restart to make a new pairing.", path, mode, done)
+
+
+def bind_host(bind: str) -> str:
+    """The host of a ``serve --bind`` address, ``tcp://HOST:PORT`` (port 0 or ``*``: any free one); a
+    UserError for any other form, or a port out of range, which zmq would otherwise take modulo 65536."""
+    advice = "use tcp://HOST:PORT, e.g. tcp://0.0.0.0:5555 (every address) or tcp://127.0.0.1:5555"
+    scheme, _, where = bind.partition("://")
+    if scheme != "tcp":
+        raise UserError(f"--bind {bind}: a worker serves over TCP only (the pairing string carries a TCP address)",
+                        advice)
+    host, _, port = where.rpartition(":")
+    if not host or not (port == "*" or port.isdigit()):
+        raise UserError(f"--bind {bind}: not tcp://HOST:PORT", advice)
+    if port != "*" and int(port) > 65535:
+        raise UserError(f"--bind {bind}: port {port} is out of range (0 to 65535)", advice)
+    return host
 
 
 def reachable_host(bind_host: str) -> str:

@@ -18,7 +18,7 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from core.engines.fomm import FommEngine, FommState
 from core.errors import UserError
-from core.link.pairing import WorkerKeys
+from core.link.pairing import WorkerKeys, bind_host
 from core.link.protocol import MAX_MESSAGE_BYTES, Kind, Message, MessageError, decode, encode
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class Worker:
     """Binds ``bind`` (``tcp://HOST:PORT``, port ``*`` for any free one) and serves until ``stop`` is set."""
 
     def __init__(self, engine: FommEngine, keys: WorkerKeys, bind: str, limits: WorkerLimits = WorkerLimits()):
+        bind_host(bind)  # another transport or a port out of range is a UserError, before zmq guesses
         self.engine, self.limits = engine, limits
         self._client_key = keys.client_public
         self._context = zmq.Context()
@@ -86,6 +87,8 @@ class Worker:
                     self._handle(identity, decode(body), frames)
                 except MessageError as exc:
                     log.warning("dropped a message: %s", exc)
+                except Exception:  # a bug a client's message reaches must not stop the worker for every client
+                    log.exception("dropped a message that could not be handled")
             if frames:
                 self._render(frames)
 
