@@ -3,6 +3,7 @@ dlib is installed (requirements-bench.txt), the face model and the command end t
 
 import json
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -178,6 +179,9 @@ def test_dlib_sees_the_astronaut_and_knows_her_again(astronaut):
     shifted = model.measure(np.roll(astronaut, 20, axis=1))
     assert np.linalg.norm(first.descriptor - shifted.descriptor) < 0.2
     assert model.measure(np.full((200, 200, 3), 128, np.uint8)) is None
+    elsewhere = replace(first, centre=(first.centre[0] + 2 * first.width, first.centre[1]))
+    assert model.measure(astronaut, near=elsewhere) is None  # not where the avatar's face is: not hers
+    assert model.measure(astronaut, near=first) is not None
 
 
 def test_bench_quality_scores_the_mesh_engine_end_to_end(capsys, driving_clip):

@@ -35,6 +35,8 @@ _DETECT_SIDE = 480
 class Face:
     landmarks: np.ndarray  # (68, 2) float, pixels
     descriptor: np.ndarray  # (128,) float
+    centre: tuple[float, float]  # the detection's box, pixels
+    width: float
 
 
 class FaceModel:
@@ -56,26 +58,34 @@ class FaceModel:
         self._shapes = dlib.shape_predictor(str(paths["landmarks"]))
         self._identity = dlib.face_recognition_model_v1(str(paths["identity"]))
 
-    def measure(self, rgb: np.ndarray) -> Face | None:
-        """The largest face in an RGB uint8 image, or None."""
-        rect = self._detect(rgb)
+    def measure(self, rgb: np.ndarray, near: Face | None = None) -> Face | None:
+        """The largest face in an RGB uint8 image, or None. With ``near``: only a face whose centre is within
+        ``near``'s width of ``near``'s centre counts (in the call picture the animated face stays in its
+        square; a "face" that dlib sees in the avatar's clothes is not it)."""
+        rect = self._detect(rgb, near)
         if rect is None:
             return None
         shape = self._shapes(rgb, rect)
         landmarks = np.array([(p.x, p.y) for p in shape.parts()], float)
-        return Face(landmarks, np.array(self._identity.compute_face_descriptor(rgb, shape), float))
+        centre = rect.center()
+        return Face(landmarks, np.array(self._identity.compute_face_descriptor(rgb, shape), float),
+                    (float(centre.x), float(centre.y)), float(rect.width()))
 
-    def _detect(self, rgb: np.ndarray):
+    def _detect(self, rgb: np.ndarray, near: Face | None):
         long_side = max(rgb.shape[:2])
         scale = _DETECT_SIDE / long_side if long_side < _DETECT_SIDE else min(1.0, 2 * _DETECT_SIDE / long_side)
         small = rgb if scale == 1 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
                                                   if scale < 1 else cv2.INTER_CUBIC)
-        found = self._detector(small, 0) or self._detector(small, 1)
-        if not found:
-            return None
-        best = max(found, key=lambda r: r.area())
-        return self._dlib.rectangle(*(int(round(v / scale)) for v in (best.left(), best.top(), best.right(),
-                                                                          best.bottom())))
+        for upsample in (0, 1):
+            found = [self._dlib.rectangle(*(int(round(v / scale)) for v in (r.left(), r.top(), r.right(),
+                                                                             r.bottom())))
+                     for r in self._detector(small, upsample)]
+            if near is not None:
+                found = [r for r in found if np.hypot(r.center().x - near.centre[0],
+                                                      r.center().y - near.centre[1]) <= near.width]
+            if found:
+                return max(found, key=lambda r: r.area())
+        return None
 
 
 def check_face_model() -> None:
@@ -109,7 +119,7 @@ def score_quality(engine: Engine, avatar_path: Path, clip: Clip, frames: int | N
     total = min(frames or clip.frame_count, clip.frame_count) or None
     pictures = call_frames(engine, avatar, aligned_faces(driving(), engine.resolution, clip.fps), compositor)
     for picture in tqdm(pictures, total=total, unit="frame", desc="quality", disable=None if progress else True):
-        output.append(model.measure(picture))
+        output.append(model.measure(picture, near=rest))
         rest_difference.append(float(np.abs(picture.astype(np.float32) - rest_float).mean()))
     if not output:
         raise UserError(f"{clip.path}: no frames to score")
@@ -119,7 +129,8 @@ def score_quality(engine: Engine, avatar_path: Path, clip: Clip, frames: int | N
     return {"engine": engine.name, "device": engine.device, "driving": Path(clip.path).name,
             "avatar": Path(avatar_path).name,
             "frames": len(output), "fps": round(clip.fps, 3), "output_size": "x".join(map(str, compositor.size)),
-            "face_model": "dlib " + _dlib_version() + " (HOG detector, 68 landmarks, resnet descriptor)",
+            "face_model": "dlib " + _dlib_version() + " (HOG detector, 68 landmarks, resnet descriptor; in the "
+                          "output, only a face within one face width of the avatar's at rest)",
             **report}
 
 
