@@ -63,14 +63,14 @@ def test_stats_json_onto_an_input_or_the_recording_is_refused(capsys, tmp_path, 
 
 def test_prepare_data_gives_clips_of_the_same_name_folders_of_their_own(capsys, tmp_path, astronaut):
     clips = []
-    for folder, count in (("a", 4), ("c", 6)):
+    for folder, count in (("a", 3), ("c", 8)):
         (tmp_path / folder).mkdir()
         clips.append(camera_clip(tmp_path / folder / "clip.mp4", astronaut, count))
     out = tmp_path / "data"
     assert main(["prepare-data", *map(str, clips), "--out", str(out), "--size", "64"]) == 0, capsys.readouterr().err
     assert sorted(p.name for p in (out / "train").iterdir()) == ["clip", "clip-2"]
-    assert len(list((out / "train" / "clip").iterdir())) == 4
-    assert len(list((out / "train" / "clip-2").iterdir())) == 6
+    # Each holds its own clip's faces (the tracker may leave out a frame it has not locked on yet).
+    assert 1 <= len(list((out / "train" / "clip").iterdir())) <= 3 < len(list((out / "train" / "clip-2").iterdir()))
 
 
 def _children(pid: int) -> list[int]:
