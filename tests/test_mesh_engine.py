@@ -6,7 +6,8 @@ import pytest
 
 from conftest import moved
 from core.frames import DrivingFace
-from core.engines.mesh import MeshEngine, MeshOptions, similarity_3d
+from core.engines.mesh import MeshEngine, MeshOptions
+from core.face.pose import similarity_3d
 from core.errors import UserError
 from core.face.landmarks import FaceLandmarker, inter_ocular
 from expressions import close_eyes, eye_openness, mouth_gap, open_mouth

@@ -18,12 +18,9 @@ import numpy as np
 
 from core.errors import UserError
 from core.face.landmarks import FaceLandmarker, inter_ocular
+from core.face.pose import RIGID as _RIGID, similarity_3d
 from core.frames import DrivingFace
 
-# Landmarks that move with the skull, not with expressions: forehead, temples, nose bridge, eye corners,
-# cheekbones. The head pose is fitted on these alone.
-_RIGID = np.array([10, 109, 67, 103, 338, 297, 332, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 362, 263,
-                   234, 454, 127, 356, 162, 389, 21, 251, 54, 284, 116, 345, 123, 352, 50, 280])
 _FACE_OVAL = np.array([10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
                        152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109])
 _UPPER_INNER_LIP = np.array([78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308])
@@ -43,19 +40,6 @@ class MeshOptions:
     mouth_interior: bool = True
     mouth_colour: tuple[int, int, int] = (58, 18, 22)
     teeth_colour: tuple[int, int, int] = (236, 232, 222)
-
-
-def similarity_3d(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Umeyama's least-squares (s, R, t) with dst ~ s R src + t, for (N, 3) point sets."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    a, b = src - mu_s, dst - mu_d
-    u, sigma, vt = np.linalg.svd(b.T @ a / len(src))
-    d = np.ones(3)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        d[-1] = -1  # a reflection is not a head pose
-    rotation = u @ np.diag(d) @ vt
-    scale = float((sigma * d).sum() / a.var(0).sum())
-    return scale, rotation, mu_d - scale * rotation @ mu_s
 
 
 def _affine_2d(src: np.ndarray, dst: np.ndarray) -> np.ndarray:

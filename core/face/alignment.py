@@ -10,6 +10,7 @@ import numpy as np
 from core.media.crop import Crop
 from core.frames import DrivingFace
 from core.face.landmarks import FaceLandmarker, inter_ocular, yaw_ratio
+from core.face.plausibility import FaceGate, Implausible, PlausibilitySettings
 from core.face.smoothing import OneEuroFilter
 
 
@@ -27,6 +28,7 @@ class AlignmentSettings:
     stable_motion: float = 0.06  # of the inter-ocular distance, frame to frame
     auto_calibrate_after: int = 60  # frames with a face: calibrate anyway if none was steady and frontal
     region_slack: float = 0.1  # the face moves (of the search region's side) or grows this much to move it
+    plausibility: PlausibilitySettings = PlausibilitySettings()
 
 
 def face_crop(points: np.ndarray, settings: AlignmentSettings = AlignmentSettings()) -> Crop:
@@ -57,7 +59,8 @@ class FaceAligner:
     """Finds the driving face in each frame and cuts the engine's input from it.
 
     Before calibration the crop follows the face; ``lock`` holds it still so head motion shows as motion
-    inside the crop, and it drifts back only when the face nears an edge.
+    inside the crop, and it drifts back only when the face nears an edge. A detection implausible next to the
+    face at ``lock`` is no face; ``rejected`` says why.
     """
 
     def __init__(self, out_size: int, settings: AlignmentSettings = AlignmentSettings()):
@@ -71,6 +74,8 @@ class FaceAligner:
         self._steady = 0
         self._previous: np.ndarray | None = None
         self._region: Crop | None = None  # where the tracker looks: the same crop frame after frame
+        self._gate = FaceGate(settings.plausibility)
+        self.rejected: Implausible | None = None  # why the last frame's detection was not taken for the face
         self.frames_with_face = 0
 
     @property
@@ -82,15 +87,23 @@ class FaceAligner:
         self._points_filter = self._make_filter()
 
     def lock(self) -> None:
-        """Hold the current crop still: called when the neutral pose is taken."""
+        """Hold the current crop still, and judge faces against the current one: called when the neutral pose
+        is taken."""
         self._locked = self._crop is not None
+        if self._previous is not None:
+            self._gate.set_neutral(self._previous)
 
     def process(self, rgb: np.ndarray, timestamp: float) -> AlignedFrame | None:
-        """Align one frame; None when no face is found (the caller keeps its last good output)."""
+        """Align one frame; None when no face is found, or the one found is not plausibly the driver's."""
         raw = self._find_face(rgb)
-        if raw is None:
+        self.rejected = None if raw is None else self._gate.check(raw, timestamp)
+        if raw is None or self.rejected is not None:
+            if raw is None:
+                self._gate.lost()
             self._points_filter.reset()
-            self._steady, self._previous, self._region = 0, None, None
+            self._steady, self._previous = 0, None
+            if self.rejected != Implausible.UNCONFIRMED:  # a face on probation is tracked where it is
+                self._region = None
             return None
         points = self._points_filter(raw, timestamp).astype(np.float32) if self.settings.smoothing > 0 else raw
         target = face_crop(points, self.settings)

@@ -16,7 +16,9 @@ from typing import Callable
 import numpy as np
 
 from core.compose.compositor import Compositor
+from core.compose.presence import Presence
 from core.face.alignment import AlignedFrame, AlignmentSettings, FaceAligner
+from core.face.plausibility import Implausible
 from core.live.capture import FrameSource
 from core.live.events import Event, EventKind, SourceState, Stage, Stall
 from core.engines.base import Engine
@@ -46,12 +48,14 @@ class PipelineSettings:
 
 @dataclass(frozen=True)
 class _Prepared:
-    """Align's hand-off to the engine: the frame, its engine input (None: no face), its neutral pose."""
+    """Align's hand-off to the engine: the frame, its engine input (None: no face), its neutral pose, and
+    why a face that was found is not used."""
 
     captured: CapturedFrame
     face: DrivingFace | None
     aligned: AlignedFrame | None
     calibration: int
+    rejected: Implausible | None = None
 
 
 class _StageTiming:
@@ -111,7 +115,8 @@ class LivePipeline:
         self._compositor = compositor
         self._avatar_lock = threading.Lock()
         self._last_output: np.ndarray = self._avatar
-        self._face_present: bool | None = None
+        self._presence = Presence()
+        self._face_seen: tuple[bool, Implausible | None] | None = None
         self._dark = False
         self._aligner = FaceAligner(engine.resolution, settings.alignment) if settings.align else None
         self._threads = [threading.Thread(target=self._guard(self._align_loop), name="align", daemon=True),
@@ -308,7 +313,8 @@ class LivePipeline:
                     self._aligner.lock()
                 self._calibration += 1
             self._timing.aligned(time.monotonic() - align_start)
-            self._prepared.put(_Prepared(captured, features, aligned, self._calibration))
+            rejected = self._aligner.rejected if self._aligner is not None else None
+            self._prepared.put(_Prepared(captured, features, aligned, self._calibration, rejected))
 
     def _check_light(self, captured: CapturedFrame) -> None:
         if captured.index % 15:
@@ -342,7 +348,7 @@ class LivePipeline:
                 continue
             self._timing.engine_started(time.monotonic())
             self._apply_pending_avatar()
-            self._report_face(item.face is not None)
+            self._report_face(item.face is not None, item.rejected)
             engine_ms = None
             if item.face is None:
                 self.stats.record_no_face()
@@ -353,7 +359,8 @@ class LivePipeline:
                     engine_ms = self._render(item)
                 if engine_ms is not None:
                     self._timing.rendered(engine_ms / 1000)
-            self._emit(item, self._last_output, engine_ms)
+            self._presence.update(item.face is not None and engine_ms is not None, item.captured.timestamp)
+            self._emit(item, self._presence.blend(self._avatar, self._last_output), engine_ms)
 
     def _render(self, item: _Prepared) -> float | None:
         start = time.perf_counter()
@@ -393,11 +400,18 @@ class LivePipeline:
             if compositor is not None:
                 self._compositor = compositor
 
-    def _report_face(self, found: bool) -> None:
-        if found != self._face_present:
-            self._face_present = found
-            self._on_event(Event(EventKind.FACE, "Face found" if found else "No face in view: look at the camera",
-                                 problem=not found))
+    def _report_face(self, found: bool, rejected: Implausible | None) -> None:
+        seen = (found, rejected)
+        if seen == self._face_seen:
+            return
+        self._face_seen = seen
+        if found:
+            message = "Face found"
+        elif rejected is None or rejected == Implausible.UNCONFIRMED:
+            message = "No face in view: look at the camera"
+        else:
+            message = f"Ignoring what looks like a face ({rejected.value}): look at the camera"
+        self._on_event(Event(EventKind.FACE, message, problem=not found))
 
     def _emit(self, item: _Prepared, avatar: np.ndarray, engine_ms: float | None) -> None:
         aligned = item.aligned

@@ -9,6 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from core.compose.compositor import Compositor
+from core.compose.presence import Presence
 from core.engines.base import Engine
 from core.face.alignment import AlignmentSettings, FaceAligner
 from core.frames import DrivingFace
@@ -37,23 +38,26 @@ def aligned_faces(frames: Iterable[np.ndarray], size: int, fps: float,
 
 
 def call_frames(engine: Engine, avatar: np.ndarray, features: Iterable[DrivingFace | None],
-                compositor: Compositor | None = None) -> Iterator[np.ndarray]:
+                compositor: Compositor | None = None, fps: float = 30.0) -> Iterator[np.ndarray]:
     """One output frame per driving frame; the first frame with a face is the neutral pose.
 
     With a compositor each frame is the whole portrait with the animated face pasted back, at the
     compositor's size; without, the engine's square output (then ``avatar`` should be at the engine's
-    resolution). A frame without a face repeats the last output (the avatar at rest before the first face).
+    resolution). Where the face is lost the picture eases to the avatar at rest, as it does live.
     """
     engine.set_avatar(avatar)
     last = avatar
+    presence = Presence()
     calibrated = False
-    for frame in features:
+    for index, frame in enumerate(features):
         if frame is not None:
             if not calibrated:
                 engine.calibrate(frame)
                 calibrated = True
             last = engine.animate(frame)
-        yield compositor.compose(last, blend=not engine.pinned_border) if compositor else last
+        presence.update(frame is not None, index / fps)
+        face = presence.blend(avatar, last)
+        yield compositor.compose(face, blend=not engine.pinned_border) if compositor else face
 
 
 def animate_clip(engine: Engine, avatar: np.ndarray, clip: Clip, out: str | Path,
@@ -64,7 +68,7 @@ def animate_clip(engine: Engine, avatar: np.ndarray, clip: Clip, out: str | Path
     size = compositor.size if compositor else (avatar.shape[1], avatar.shape[0])
     writer = open_writer(out, clip.fps, size)
     try:
-        for picture in tqdm(call_frames(engine, avatar, features, compositor), total=clip.frame_count,
+        for picture in tqdm(call_frames(engine, avatar, features, compositor, clip.fps), total=clip.frame_count,
                             unit="frame", desc="animate", disable=None if progress else True):
             writer.write(picture)
     except BaseException:

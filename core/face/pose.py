@@ -1,0 +1,50 @@
+"""The head's rigid pose: a 3-D similarity fitted on the landmarks that expressions do not move."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.face.landmarks import inter_ocular
+
+# Landmarks that move with the skull, not with expressions: forehead, temples, nose bridge, eye corners,
+# cheekbones.
+RIGID = np.array([10, 109, 67, 103, 338, 297, 332, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 362, 263,
+                  234, 454, 127, 356, 162, 389, 21, 251, 54, 284, 116, 345, 123, 352, 50, 280])
+
+
+def similarity_3d(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Umeyama's least-squares (s, R, t) with dst ~ s R src + t, for (N, 3) point sets."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    a, b = src - mu_s, dst - mu_d
+    u, sigma, vt = np.linalg.svd(b.T @ a / len(src))
+    d = np.ones(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        d[-1] = -1  # a reflection is not a head pose
+    rotation = u @ np.diag(d) @ vt
+    scale = float((sigma * d).sum() / a.var(0).sum())
+    return scale, rotation, mu_d - scale * rotation @ mu_s
+
+
+@dataclass(frozen=True)
+class PoseChange:
+    """How a face moved from a reference: its turn in degrees, and how far its skull is from a rigid copy of
+    the reference's (the mean 2-D distance of the rigid landmarks from their best 3-D similarity fit, in the
+    face's inter-ocular distances)."""
+
+    yaw: float
+    pitch: float
+    roll: float
+    residual: float
+
+
+def pose_change(reference: np.ndarray, points: np.ndarray) -> PoseChange:
+    """The rigid motion from ``reference`` to ``points`` ((478, 3) landmarks each), and what it leaves over."""
+    src, dst = reference[RIGID].astype(np.float64), points[RIGID].astype(np.float64)
+    s, r, t = similarity_3d(src, dst)
+    residual = np.linalg.norm((s * src @ r.T + t - dst)[:, :2], axis=1).mean() / inter_ocular(points)
+    yaw = np.degrees(np.arcsin(np.clip(-r[2, 0], -1, 1)))
+    pitch = np.degrees(np.arctan2(r[2, 1], r[2, 2]))
+    roll = np.degrees(np.arctan2(r[1, 0], r[0, 0]))
+    return PoseChange(float(yaw), float(pitch), float(roll), float(residual))
