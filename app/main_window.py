@@ -386,6 +386,7 @@ class MainWindow(QMainWindow):
     def toggle_fullscreen(self) -> None:
         if self._fullscreen is not None:
             self._fullscreen.close()
+            self._fullscreen.deleteLater()  # a closed top-level view with its shortcuts is otherwise kept
             self._fullscreen = None
             return
         self._fullscreen = VideoView("")
