@@ -86,7 +86,7 @@ def test_run_goes_on_without_the_virtual_camera_and_writes_stats(tmp_path, camer
     assert capture.isOpened() and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) >= 40
 
 
-def test_face_that_leaves_and_comes_back_keeps_the_last_good_output(tmp_path, astronaut, avatar_256):
+def test_face_that_leaves_and_comes_back_eases_to_rest_and_back(tmp_path, astronaut, avatar_256):
     clip = camera_clip(tmp_path / "gap.mp4", astronaut, 60, motion=lambda i: {"dx": i % 10},
                        blank=set(range(20, 40)))
     frames, sink = _collect()
@@ -99,9 +99,9 @@ def test_face_that_leaves_and_comes_back_keeps_the_last_good_output(tmp_path, as
     assert True in faces and faces.index(True) < max(i for i, missing in enumerate(faces) if not missing)
     blanks = [f for f in frames if not f.face_found]
     assert blanks and pipeline.stats.frames_no_face == len(blanks)
-    for frame in blanks:  # never garbage: the last good output, or the avatar at rest
-        previous = frames[frames.index(frame) - 1]
-        assert np.array_equal(frame.avatar, previous.avatar)
+    rest = avatar_256.astype(np.float32)
+    away = [float(np.abs(f.avatar.astype(np.float32) - rest).mean()) for f in blanks]
+    assert all(b <= a + 1e-6 for a, b in zip(away, away[1:]))  # never garbage: only ever closer to rest
     assert frames[-1].face_found
 
 

@@ -53,7 +53,9 @@ class FaceGate:
         self._confirmed = 0
 
     def set_neutral(self, points: np.ndarray) -> None:
+        """Judge faces against ``points`` from now on; the face they came from needs no probation."""
         self._neutral = points.astype(np.float64)
+        self._confirmed = max(self._confirmed, self.settings.confirm_frames)
 
     def lost(self) -> None:
         """No face in this frame: the next one must prove itself again."""
