@@ -21,7 +21,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
-    from core.engines.choice import DEVICES, ENGINES, MESH_RESOLUTIONS, PRECISIONS, EngineChoice
+    from core.engines.choice import DEVICES, ENGINES, MESH_RESOLUTIONS, OFFLINE_REPLY_TIMEOUT, PRECISIONS, EngineChoice
 
     default = EngineChoice()
     parser.add_argument("--engine", choices=ENGINES, help="fomm when a checkpoint is found, else mesh")
@@ -35,7 +35,9 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resolution", type=int, default=default.resolution, choices=MESH_RESOLUTIONS,
                         help="mesh engine warp grid (FOMM runs at its config's size)")
     parser.add_argument("--remote", metavar="PAIRING", default="",
-                        help="run FOMM on a remote worker: the line `serve` printed, or a file holding it")
+                        help="run FOMM on a remote worker: the line `serve` printed, or a file holding it. animate "
+                             f"and bench wait up to {OFFLINE_REPLY_TIMEOUT:.0f} s for each frame's answer and fail "
+                             "without it; run carries on with the mesh engine, saying so, while the worker is away")
     parser.add_argument("--remote-lossless", action="store_true", help="send frames to the worker as PNG, not JPEG")
 
 

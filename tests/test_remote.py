@@ -356,3 +356,75 @@ def test_the_pairing_string_is_kept_in_a_private_file_not_in_the_settings(tmp_pa
     # Cleared: the file goes too.
     app_settings.save(store, app_settings.AppSettings())
     assert not kept.exists() and app_settings.load(app_settings.open_settings(ini)).engine.remote == ""
+
+
+def _slow(monkeypatch, fomm, seconds):
+    """The worker's engine takes ``seconds`` more for every batch of frames (a CPU worker, a busy GPU);
+    returns the list of frames it was asked to animate."""
+    asked, animate_batch = [], fomm.animate_batch
+
+    def slow(states, images):
+        time.sleep(seconds)
+        asked.extend(images)
+        return animate_batch(states, images)
+
+    monkeypatch.setattr(fomm, "animate_batch", slow)
+    return asked
+
+
+def test_animate_waits_for_a_worker_slower_than_a_second_and_uses_no_other_engine(served, fomm, monkeypatch,
+                                                                                  capsys, tmp_path, astronaut):
+    from conftest import ASTRONAUT, camera_clip
+    from main import main
+
+    _, pairing = served
+    asked = _slow(monkeypatch, fomm, 1.3)
+    animated, animate = [], RemoteEngine.animate
+    monkeypatch.setattr(RemoteEngine, "animate", lambda self, face: animated.append(face) or animate(self, face))
+    clip = camera_clip(tmp_path / "short.mp4", astronaut, 2)
+    out = tmp_path / "out.mp4"
+    code = main(["animate", "--avatar", str(ASTRONAUT), "--driving", str(clip), "--out", str(out),
+                 "--remote", str(pairing)])
+    err = capsys.readouterr().err
+    assert code == 0 and out.is_file() and "mesh" not in err
+    assert len(animated) == 2 and len(asked) == 2  # every frame is the worker's
+
+
+def test_animate_without_an_answer_in_time_is_one_error_line_and_no_output(served, fomm, monkeypatch, capsys,
+                                                                          tmp_path, driving_clip):
+    from conftest import ASTRONAUT
+    from main import main
+
+    _, pairing = served
+    _slow(monkeypatch, fomm, 1.5)
+    monkeypatch.setattr("core.engines.factory.OFFLINE_REPLY_TIMEOUT", 0.5)
+    out = tmp_path / "out.mp4"
+    code = main(["animate", "--avatar", str(ASTRONAUT), "--driving", str(driving_clip), "--out", str(out),
+                 "--remote", str(pairing)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and not out.exists()
+    assert err.startswith(f"error: the remote worker did not answer within 0.5 s (at 127.0.0.1:{pairing.port})")
+
+
+def test_live_the_wait_for_an_answer_follows_the_worker_measured_time(served, fomm, monkeypatch, avatar_256):
+    _, pairing = served
+    asked = _slow(monkeypatch, fomm, 0.5)
+    events = []
+    client = _client(pairing, reply_timeout=0.2, on_event=lambda problem, text: events.append((problem, text)))
+    faces = _faces(avatar_256, 2)
+    try:
+        client.set_avatar(avatar_256)
+        client.calibrate(faces[0])
+        client.animate(faces[1])  # 0.5 s: late for the first wait, which knew nothing of this worker yet
+        assert not client.connected and "did not answer within" in events[-1][1]
+        deadline = time.monotonic() + 10
+        while not client.connected and time.monotonic() < deadline:
+            client.animate(faces[1])  # the mesh engine renders meanwhile; the late answer measured the worker
+            time.sleep(0.05)
+        assert client.connected and "answers again" in events[-1][1]
+        before = len(asked)
+        for _ in range(3):
+            client.animate(faces[1])
+        assert client.connected and len(asked) == before + 3 and len(events) == 2  # no more falling back
+    finally:
+        client.close()

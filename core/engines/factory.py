@@ -6,14 +6,16 @@ from typing import Callable
 
 from core.engines.base import Engine
 from core.engines.checkpoints import find_checkpoint, missing_checkpoint
-from core.engines.choice import EngineChoice, check_choice
+from core.engines.choice import OFFLINE_REPLY_TIMEOUT, EngineChoice, check_choice
 from core.errors import UserError
 
 
 def create_engine(choice: EngineChoice, allow_random_weights: bool = False,
                   on_link: Callable[[bool, str], None] | None = None) -> Engine:
     """The engine for ``choice``; a FOMM without a checkpoint is an error unless random weights are allowed.
-    ``on_link(problem, text)``: the remote engine says when it falls back to the local one and back."""
+    ``on_link(problem, text)``: the remote engine says when it falls back to the local one and back. Without
+    it (an offline command, which nobody would tell) there is no fallback: each answer is awaited up to
+    OFFLINE_REPLY_TIMEOUT and one that does not come is an error."""
     check_choice(choice)
     if choice.engine in (None, "remote") and choice.remote:
         return _remote_engine(choice, on_link)
@@ -34,11 +36,14 @@ def create_engine(choice: EngineChoice, allow_random_weights: bool = False,
 
 
 def _remote_engine(choice: EngineChoice, on_link) -> Engine:
-    from core.engines.mesh import MeshEngine, MeshOptions
     from core.engines.remote import RemoteEngine
     from core.link.pairing import parse_pairing
 
     pairing = parse_pairing(choice.remote)
+    if on_link is None:
+        return RemoteEngine(pairing, None, choice.lossless, reply_timeout=OFFLINE_REPLY_TIMEOUT)
+    from core.engines.mesh import MeshEngine, MeshOptions
+
     return RemoteEngine(pairing, MeshEngine(MeshOptions(resolution=choice.resolution)), choice.lossless,
                         on_event=on_link)
 

@@ -2,9 +2,10 @@
 
 Latency first: a frame goes out at the model's resolution, its answer is awaited for a bounded time, and an
 answer that comes too late is dropped (at most the current frame and one late one are ever in flight).
-When the worker does not answer or the link drops, the local mesh engine renders instead, with a visible
-message; the link is probed once a second, and when the worker answers again the client replays its state
-(avatar, neutral pose) and switches back.
+Live, when the worker does not answer or the link drops, the local mesh engine renders instead, with a
+visible message; the link is probed once a second, and when the worker answers again the client replays its
+state (avatar, neutral pose) and switches back. Offline (no local engine) every answer is awaited, and one
+that does not come is an error: an offline output is the worker's or nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from core.engines.base import Engine
+from core.engines.choice import OFFLINE_REPLY_TIMEOUT
 from core.errors import UserError
 from core.frames import DrivingFace
 from core.link.pairing import Pairing
@@ -27,15 +29,22 @@ from core.media.images import resize_square
 
 _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                      | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+# Live, an answer is awaited this many times the 95th percentile of the worker's recent round trips (at least
+# the engine's reply_timeout, at most OFFLINE_REPLY_TIMEOUT): a worker slower than a fixed second (a CPU, a busy
+# GPU) is used at its own pace instead of being dropped at every frame.
+_WAIT_PER_P95 = 5
+_ANSWERS = (Kind.AVATAR, Kind.CALIBRATE, Kind.FRAME)  # replies whose round trip measures the worker
 
 
 class RemoteEngine:
-    """Animates on a paired worker; ``local`` renders while the worker is away. ``on_event(problem, text)``
-    says when it switches either way."""
+    """Animates on a paired worker; ``local`` renders while the worker is away, and ``on_event(problem, text)``
+    says when it switches either way. ``reply_timeout``: live, the shortest wait for an answer (the wait follows
+    the worker's measured time); with ``local`` None (offline), the wait for each answer, after which the
+    request is a UserError."""
 
     name = "remote"
 
-    def __init__(self, pairing: Pairing, local: Engine, lossless: bool = False, reply_timeout: float = 1.0,
+    def __init__(self, pairing: Pairing, local: Engine | None, lossless: bool = False, reply_timeout: float = 1.0,
                  connect_timeout: float = 5.0, on_event: Callable[[bool, str], None] | None = None):
         self.pairing, self.lossless, self.local = pairing, lossless, local
         self._reply_timeout, self._on_event = reply_timeout, on_event or (lambda problem, text: None)
@@ -46,6 +55,8 @@ class RemoteEngine:
         self._neutral: np.ndarray | None = None
         self._rtt_ms: deque[float] = deque(maxlen=256)
         self._worker_ms: deque[float] = deque(maxlen=256)
+        self._sent_at: dict[int, float] = {}  # seq -> when sent, of the requests whose answers may still come
+        self._reply_ms: deque[float] = deque(maxlen=32)  # recent round trips, in time or late: what the wait follows
         self.frames_lost = 0
         self._replaying = False
         self.connected = False
@@ -68,17 +79,25 @@ class RemoteEngine:
 
     def set_avatar(self, rgb: np.ndarray) -> None:
         self._avatar = rgb
-        self.local.set_avatar(rgb)
+        if self.local is not None:
+            self.local.set_avatar(rgb)
         if self.connected:
             self._request(Kind.AVATAR, resize_square(rgb, self.resolution))
 
     def calibrate(self, frame: DrivingFace) -> None:
         self._neutral = frame.image
-        self.local.calibrate(frame)
+        if self.local is not None:
+            self.local.calibrate(frame)
         if self.connected:
             self._request(Kind.CALIBRATE, frame.image)
 
     def animate(self, frame: DrivingFace) -> np.ndarray:
+        if self.local is None:
+            for _ in range(2):  # again once the restarted worker has taken this client's state back
+                reply = self._request(Kind.FRAME, frame.image)
+                if reply is not None:
+                    return reply.image
+            self._lose("the remote worker keeps losing this client's state")
         if self.connected:
             reply = self._request(Kind.FRAME, frame.image)
             if reply is not None:
@@ -102,7 +121,8 @@ class RemoteEngine:
             self._send(Kind.BYE)
         self._socket.close(linger=200)
         self._context.term()
-        self.local.close()
+        if self.local is not None:
+            self.local.close()
 
     # The link.
 
@@ -169,18 +189,24 @@ class RemoteEngine:
             return None
 
     def _request(self, kind: Kind, image: np.ndarray) -> Message | None:
-        """Send and await the answer to this request; None (and the local engine takes over) if it does not
-        come in time or the worker lost this client's state."""
+        """Send and await the answer to this request; None if it does not come in time (live: the local engine
+        takes over; offline: a UserError instead) or the worker lost this client's state."""
         sent_at = time.perf_counter()
         if not self._send(kind, image):
             self._lose("the link to the remote worker is down")
             return None
-        seq, deadline = self._seq, time.monotonic() + self._reply_timeout
+        timeout = self._timeout()
+        seq, deadline = self._seq, time.monotonic() + timeout
+        self._sent_at[seq] = sent_at
+        while len(self._sent_at) > 8:  # answers older than these are not waited for any more
+            del self._sent_at[next(iter(self._sent_at))]
         while (left := deadline - time.monotonic()) > 0:
             if not self._socket.poll(left * 1000):
                 break
             reply = self._receive()
             if reply is None or reply.seq != seq:
+                if reply is not None:
+                    self._measure(reply)  # a late answer still says how long the worker takes
                 self.frames_lost += reply is not None and reply.kind == Kind.FRAME  # a late answer: dropped
                 continue
             if reply.kind == Kind.UNKNOWN_CLIENT:  # the worker restarted: give it this client's state again
@@ -190,15 +216,38 @@ class RemoteEngine:
             if reply.kind == Kind.ERROR:
                 self._lose(f"the remote worker failed ({reply.fields.get('message', '')})")
                 return None
+            rtt_ms = self._measure(reply)
             if kind == Kind.FRAME:
-                self._rtt_ms.append((time.perf_counter() - sent_at) * 1000)
+                self._rtt_ms.append(rtt_ms)
                 self._worker_ms.append(float(reply.fields.get("worker_ms", 0.0)))
             return reply
-        self._lose(f"the remote worker did not answer within {self._reply_timeout * 1000:.0f} ms")
+        self._lose(f"the remote worker did not answer within {timeout:.3g} s")
         return None
+
+    def _timeout(self) -> float:
+        """How long to await an answer: offline, ``reply_timeout``; live, _WAIT_PER_P95 times the p95 of the
+        recent round trips, at least reply_timeout and at most OFFLINE_REPLY_TIMEOUT."""
+        if self.local is None or not self._reply_ms:
+            return self._reply_timeout
+        recent = sorted(self._reply_ms)
+        p95 = recent[min(len(recent) - 1, int(0.95 * len(recent)))]
+        return max(self._reply_timeout, min(_WAIT_PER_P95 * p95 / 1000, OFFLINE_REPLY_TIMEOUT))
+
+    def _measure(self, reply: Message) -> float:
+        """The round trip in ms of the request ``reply`` answers (0 if unknown), kept for the wait."""
+        sent_at = self._sent_at.pop(reply.seq, None)
+        if sent_at is None or reply.kind not in _ANSWERS:
+            return 0.0
+        rtt_ms = (time.perf_counter() - sent_at) * 1000
+        self._reply_ms.append(rtt_ms)
+        return rtt_ms
 
     def _lose(self, why: str) -> None:
         self.frames_lost += 1
+        if self.local is None:  # offline: no other engine may stand in for the worker's pictures
+            raise UserError(f"{why} (at {self.pairing.host}:{self.pairing.port})",
+                            "check that `python main.py serve` still runs there; an offline command never "
+                            "renders with another engine (leave out --remote for the local one)")
         if self.connected:
             self.connected = False
             self._on_event(True, f"{why}: the local {self.local.name} engine carries on until it is back")
@@ -206,6 +255,7 @@ class RemoteEngine:
     def _probe(self) -> None:
         """While away: ask the worker once a second; when it answers, replay the state and switch back."""
         while (message := self._receive()) is not None:
+            self._measure(message)  # a late answer: the worker is slower than the wait was
             if message.kind in (Kind.PING, Kind.UNKNOWN_CLIENT, Kind.HELLO) and self._replay():
                 self.connected = True
                 self._on_event(False, f"the remote worker answers again: back on {self.device}")
@@ -231,7 +281,7 @@ class RemoteEngine:
     def _hello(self) -> bool:
         if not self._send_hello():
             return False
-        seq, deadline = self._seq, time.monotonic() + self._reply_timeout
+        seq, deadline = self._seq, time.monotonic() + self._timeout()
         while (left := deadline - time.monotonic()) > 0 and self._socket.poll(left * 1000):
             reply = self._receive()
             if reply is not None and reply.seq == seq:
