@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--record", type=Path, help="record the call picture to OUT.mp4")
     run.add_argument("--max-frames", type=int, help="stop after this many output frames")
     run.add_argument("--stats-json", type=Path, help="write the run statistics here at the end")
+    run.add_argument("--calibrate", choices=("auto", "first"), default="auto",
+                     help="the neutral pose: auto (default) the first steady, frontal face, as the window does; "
+                          "first: the first frame with a face (a short clip may end before auto calibrates)")
     _add_output_options(run, "the call picture's size (default 1280x720; even sides)")
     _add_alignment_options(run)
     _add_engine_options(run)
@@ -270,6 +273,8 @@ def _run(args) -> int:
     if args.record:
         recorder = RecorderSink(args.record, fps, pipeline.output_size)
         pipeline.add_sink(recorder)
+    if args.calibrate == "first":
+        pipeline.calibrate()  # before start: the first frame with a face is the neutral pose
     pipeline.start()
     try:
         while not pipeline.wait(args.max_frames, timeout=0.5):
@@ -287,6 +292,11 @@ def _run(args) -> int:
     if args.stats_json:
         write_text_file(args.stats_json, json.dumps(summary, indent=2))
     _say(json.dumps(summary))
+    if not pipeline.calibrated:  # the avatar stayed at rest all along: a frozen recording must not go unexplained
+        seen = summary["frames_out"] > summary["frames_no_face"]
+        _say("note: never calibrated, so the avatar stayed at rest: " + (
+            "no steady, frontal face came before the end (--calibrate first takes the first face as the neutral "
+            "pose)" if seen and args.calibrate == "auto" else "no face was seen"))
     if recorder is not None:
         recorder.close()  # again: a recording that failed is a UserError (exit 2) saying what was kept
         if recorder.frames_written:

@@ -195,3 +195,30 @@ def _run_catching_exit(capsys, *argv):
     except SystemExit as exit:
         code = exit.code
     return code, None, capsys.readouterr().err
+
+
+def test_run_on_a_short_clip_calibrates_on_the_first_face_when_asked_and_says_when_it_never_did(capsys, tmp_path,
+                                                                                                 astronaut):
+    from conftest import camera_clip
+
+    # A second of a face that never holds still: automatic calibration waits for a steady, frontal face.
+    clip = camera_clip(tmp_path / "sway.mp4", astronaut, 30,
+                       motion=lambda i: {"dx": 20 * np.sin(i / 2), "angle": 10 * np.sin(i / 3)})
+
+    def recorded(name, *extra):
+        out = tmp_path / name
+        code, _, err = _run(capsys, "run", "--camera", clip, "--avatar", ASTRONAUT, "--record", out,
+                            "--output-size", "320x240", *extra)
+        capture, frames = cv2.VideoCapture(str(out)), []
+        while (frame := capture.read()[1]) is not None:
+            frames.append(frame.astype(int))
+        capture.release()
+        return code, err, max(np.abs(f - frames[0]).mean() for f in frames)  # how far the picture moved
+
+    code, err, moved = recorded("auto.mp4")
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert code == 0 and moved < 1  # frozen at rest: and it says so, once
+    assert notes == ["note: never calibrated, so the avatar stayed at rest: no steady, frontal face came before "
+                     "the end (--calibrate first takes the first face as the neutral pose)"]
+    code, err, moved = recorded("first.mp4", "--calibrate", "first")
+    assert code == 0 and "never calibrated" not in err and moved > 2
