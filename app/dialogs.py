@@ -52,7 +52,8 @@ class _KeyEdit(QKeySequenceEdit):
 
 
 class SettingsDialog(QDialog):
-    """Rebind keys, set the calibration countdown and the recordings folder; ``store`` writes them back."""
+    """Rebind keys (OK refuses a key bound to two actions), set the calibration countdown and the recordings
+    folder; ``store`` writes them back."""
 
     def __init__(self, settings: AppSettings, parent=None):
         super().__init__(parent)
@@ -74,8 +75,15 @@ class SettingsDialog(QDialog):
         browse = QPushButton("Choose…")
         browse.clicked.connect(self._choose_recordings)
         form.addRow("Recordings folder", row(self.recordings, browse))
+        self.problem = QLabel()  # a key bound to two actions: said here, and OK refuses it
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color:#c62828;")
+        self.problem.hide()
+        for edit in self._edits.values():
+            edit.keySequenceChanged.connect(self._show_clash)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.problem)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -86,6 +94,28 @@ class SettingsDialog(QDialog):
                                                   self.recordings.text() or str(default_recordings_dir()))
         if folder:
             self.recordings.setText(folder)
+
+    def clash(self) -> str:
+        """What is wrong with the keys (one key for two actions, whose labels would both lie), or ''."""
+        labels = {a.name: a.label for a in ACTIONS}
+        taken: dict[str, str] = {}
+        for name, edit in self._edits.items():
+            key = edit.keySequence().toString()
+            if key and key in taken:
+                return (f"{key} is bound to both “{labels[taken[key]]}” and “{labels[name]}”: "
+                        "give one of them another key")
+            taken.setdefault(key, name)
+        return ""
+
+    def _show_clash(self) -> None:
+        text = self.clash()
+        self.problem.setText(text)
+        self.problem.setVisible(bool(text))
+
+    def accept(self) -> None:
+        self._show_clash()
+        if not self.clash():
+            super().accept()
 
     def store(self, settings: AppSettings) -> None:
         """Write the dialog's values into ``settings``."""

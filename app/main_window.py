@@ -294,11 +294,27 @@ class MainWindow(QMainWindow):
             self.choose_avatar(added)
 
     def _remove_avatar(self) -> None:
+        """Remove the selected portrait from the gallery; if it is on the call, the next one takes its place."""
         item = self.gallery.currentItem()
-        if item is not None:
-            self.gallery.remove(item.data(Qt.ItemDataRole.UserRole))
-            self.settings.hidden_avatars = sorted(self.gallery.hidden)
-            self.save_settings_soon()
+        if item is None:
+            return
+        path, row = item.data(Qt.ItemDataRole.UserRole), self.gallery.currentRow()
+        self.gallery.remove(path)
+        self.settings.hidden_avatars = sorted(self.gallery.hidden)
+        self.save_settings_soon()
+        paths = self.gallery.paths()
+        if path != self.settings.avatar:
+            if self.settings.avatar in paths:
+                self.gallery.select_path(self.settings.avatar)  # the list was reloaded: show which is on the call
+        elif not paths:
+            self.banner.warn(Concern.AVATAR, f"Removed {Path(path).stem}, the last portrait in the gallery: the "
+                                             "call still shows it. Add a portrait to replace it.")
+        else:
+            following = paths[min(row, len(paths) - 1)]  # the next one has taken the removed one's place
+            self.choose_avatar(following)
+            if self.settings.avatar == following:
+                self.statusBar().showMessage(f"Removed {Path(path).stem}; the call now shows "
+                                             f"{Path(following).stem}", 8000)
 
     # Calibration.
 

@@ -311,3 +311,18 @@ def test_closing_with_the_pairing_field_focused_starts_nothing(window, qtbot):
     window.close()  # the field loses its focus as the window goes
     qtbot.wait(200)
     assert window.session.pipeline is None
+
+
+def test_removing_the_avatar_on_the_call_puts_the_next_one_on_and_says_so(window, qtbot):
+    from PySide6.QtWidgets import QPushButton
+
+    paths = window.gallery.paths()
+    shown = window.settings.avatar
+    following = paths[paths.index(shown) + 1]
+    [remove] = [b for b in window.findChildren(QPushButton) if b.text() == "Remove"]
+    qtbot.mouseClick(remove, Qt.MouseButton.LeftButton)
+    assert shown not in window.gallery.paths()
+    assert window.session.avatar_path == window.settings.avatar == following  # on the call, not only selected
+    assert window.gallery.currentItem().data(Qt.ItemDataRole.UserRole) == following
+    message = window.statusBar().currentMessage()
+    assert Path(shown).stem in message and Path(following).stem in message

@@ -317,3 +317,29 @@ def test_an_avatar_that_cannot_be_used(qtbot, tmp_path, capsys, camera_video):
         Concern.AVATAR]
     assert window.settings.avatar == window.gallery.paths()[0] and window.camera_view.frames_shown > 0
     window.close()
+
+
+def test_a_key_bound_to_two_actions_is_refused_naming_both(qtbot):
+    from PySide6.QtGui import QKeySequence
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from app.dialogs import SettingsDialog
+    from app.settings import AppSettings
+
+    settings = AppSettings()
+    dialog = SettingsDialog(settings, None)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+    dialog._edits["record"].setKeySequence(QKeySequence("M"))  # M already mirrors
+    assert dialog.problem.isVisible()
+    assert dialog.problem.text() == ("M is bound to both “Record the call picture on/off” and “Mirror the "
+                                     "output”: give one of them another key")
+    qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible()  # refused: OK keeps the dialog open
+    dialog._edits["mirror"].setKeySequence(QKeySequence("N"))
+    assert not dialog.problem.isVisible()
+    qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
+    dialog.store(settings)
+    assert (settings.hotkeys["record"], settings.hotkeys["mirror"]) == ("M", "N")
