@@ -1,8 +1,9 @@
 """The mesh engine: first-order motion with face-mesh landmarks as keypoints and no learned weights.
 
 The driver's motion since calibration splits into a rigid head pose (3-D similarity fitted on landmarks that
-expressions do not move) and an expression residual. The avatar's landmarks take the residual in their own
-frame and scale, then turn with the head. Rings around the face follow the head, fixed anchors hold the
+expressions do not move) and a few expressions (``core.face.expression``: the jaw, lips, mouth corners,
+eyelids and brows), read on the driver's face and played on the avatar's in its own proportions; then the
+avatar's landmarks turn with the head. Rings around the face follow the head, fixed anchors hold the
 image border, and a piecewise-affine backward warp over their triangulation moves the avatar's pixels.
 The warp is solved on a grid of ``resolution`` and applied to the avatar at its own size (the backward
 map upsampled, which also smooths the triangle boundaries), so a large avatar comes out as sharp as it
@@ -17,6 +18,7 @@ import cv2
 import numpy as np
 
 from core.errors import UserError
+from core.face.expression import ExpressionRig
 from core.face.landmarks import FaceLandmarker, inter_ocular
 from core.face.pose import RIGID as _RIGID, similarity_3d
 from core.frames import DrivingFace
@@ -25,6 +27,8 @@ _FACE_OVAL = np.array([10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288
                        152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109])
 _UPPER_INNER_LIP = np.array([78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308])
 _LOWER_INNER_LIP = np.array([78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308])
+_INTERIOR_TINT = np.array([0.6, 0.35, 0.35], np.float32)  # a mouth's inside is its lips' colour, redder and darker
+_OUTER_LIPS = np.array([61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146])
 _LIP_GAP = (13, 14)
 _IDENTITY_AFFINE = np.array([[1, 0], [0, 1], [0, 0]])  # [x y 1] @ it = (x, y)
 _MAP_SMOOTHING = 1.0  # grid pixels: anti-aliases fold edges, leaves affine (smooth) regions unchanged
@@ -38,8 +42,7 @@ class MeshOptions:
     outer_follow: float = 0.5
     border_anchors: int = 8  # fixed points per image side
     mouth_interior: bool = True
-    mouth_colour: tuple[int, int, int] = (58, 18, 22)
-    teeth_colour: tuple[int, int, int] = (236, 232, 222)
+    teeth_colour: tuple[int, int, int] = (236, 232, 222)  # drawn teeth, for an avatar whose mouth is closed
 
 
 def _affine_2d(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -63,6 +66,7 @@ class MeshEngine:
         self._frame_landmarker: FaceLandmarker | None = None  # only for frames that come without landmarks
         self._avatar: np.ndarray | None = None
         self._neutral: np.ndarray | None = None
+        self._driver_rig: ExpressionRig | None = None  # the driver's expressions, on the neutral face
         size = self.resolution
         ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
         self._pixels = np.stack([xs, ys, np.ones_like(xs)], axis=-1)  # homogeneous pixel coordinates
@@ -83,16 +87,18 @@ class MeshEngine:
         self._identity = np.dstack([xs, ys])  # each avatar pixel's own position: the map where nothing moves
         self._last = full
         self._points = faces[0].astype(np.float64)
+        self._avatar_rig = ExpressionRig(self._points)
         self._rigid_centre = self._points[_RIGID].mean(0)
         self._ring_base, self._ring_follow = self._rings()
         self._source = np.vstack([self._points[:, :2], self._ring_base])
         self._triangles = _triangulate(self._source, self.resolution)
         self._avatar_gap = self._lip_gap(self._points)
+        self._lip_rgb = self._lip_colour()  # the interior is shaded from it: the avatar's own colours
 
     def calibrate(self, frame: DrivingFace) -> None:
         landmarks = self._landmarks(frame)
         if landmarks is not None:
-            self._neutral = landmarks
+            self._set_neutral(landmarks)
 
     def animate(self, frame: DrivingFace) -> np.ndarray:
         if self._avatar is None:
@@ -101,7 +107,7 @@ class MeshEngine:
         if landmarks is None:
             return self._last
         if self._neutral is None:
-            self._neutral = landmarks
+            self._set_neutral(landmarks)
         moved = self.moved_points(landmarks)
         rings = self._moved_rings(moved)
         target = np.vstack([moved[:, :2], rings])
@@ -123,13 +129,22 @@ class MeshEngine:
 
     # Motion.
 
+    def _set_neutral(self, landmarks: np.ndarray) -> None:
+        self._neutral = landmarks
+        self._driver_rig = ExpressionRig(landmarks)
+
+    def expressions(self, driving: np.ndarray) -> np.ndarray:
+        """The driver's expressions since calibration (``core.face.expression.EXPRESSIONS``)."""
+        neutral = self._neutral
+        s_p, r_p, t_p = similarity_3d(neutral[_RIGID], driving[_RIGID])
+        return self._driver_rig.read((r_p.T @ (driving - t_p).T).T / s_p - neutral)  # in the neutral's frame
+
     def moved_points(self, driving: np.ndarray) -> np.ndarray:
         """The avatar's landmarks moved as the driver moved since calibration: (478, 3) avatar pixels."""
         neutral, avatar = self._neutral, self._points
         s_p, r_p, t_p = similarity_3d(neutral[_RIGID], driving[_RIGID])  # the driver's head pose change
-        expression = (r_p.T @ (driving - t_p).T).T / s_p - neutral  # in the neutral frame
+        with_expression = avatar + self._avatar_rig.play(self.expressions(driving))
         s_a, r_a, _ = similarity_3d(neutral[_RIGID], avatar[_RIGID])  # driver -> avatar frame and scale
-        with_expression = avatar + s_a * (r_a @ expression.T).T
         turn = r_a @ r_p @ r_a.T
         shift = s_a * r_a @ (driving[_RIGID].mean(0) - neutral[_RIGID].mean(0))
         centre = self._rigid_centre
@@ -201,9 +216,23 @@ class MeshEngine:
     def _lip_gap(self, points: np.ndarray) -> float:
         return float(np.linalg.norm(points[_LIP_GAP[0], :2] - points[_LIP_GAP[1], :2]) / inter_ocular(points))
 
+    def _lip_colour(self) -> np.ndarray:
+        """The mean colour of the avatar's lips (between their outer and inner outlines), float32 RGB."""
+        k = self._scale
+        to_out = lambda p: (p + 0.5) * k - 0.5  # noqa: E731
+        side = np.array([self._avatar.shape[1], self._avatar.shape[0]])
+        lips = _mask(to_out(self._points[_OUTER_LIPS, :2]), side)
+        inner = np.vstack([self._points[_UPPER_INNER_LIP, :2], self._points[_LOWER_INNER_LIP[::-1], :2]])
+        lips = np.clip(lips - _mask(to_out(inner), side), 0, 1)
+        if lips.sum() < 1:
+            return np.array([150, 70, 70], np.float32)
+        return (self._avatar.astype(np.float32) * lips[..., None]).sum((0, 1)) / lips.sum()
+
     def _paint_mouth(self, out: np.ndarray, moved: np.ndarray) -> None:
-        """Where the mouth opens wider than the avatar's own: a shaded dark interior, the avatar's own teeth
-        carried by the upper lip at their own size, and drawn teeth for an avatar whose mouth is closed."""
+        """Where the mouth opens wider than the avatar's own: an interior shaded in the avatar's lip colour
+        (darkest at the back, lit towards the lips, soft-edged), and teeth that go with the lips: the avatar's
+        own, its upper row carried by the upper lip and its lower row by the lower lip, or, for an avatar
+        whose mouth is closed, drawn rows that narrow and darken towards the corners as real teeth recede."""
         opening = self._lip_gap(moved) - self._avatar_gap
         if opening <= 0.02:
             return
@@ -219,29 +248,44 @@ class MeshEngine:
         size = high - low
         mouth = _mask(polygon - low, size)
         gap = float(np.linalg.norm(moved[_LIP_GAP[0], :2] - moved[_LIP_GAP[1], :2])) * k
-        # Interior: darkest deep inside, lighter towards the lips.
-        depth = cv2.GaussianBlur(mouth, (0, 0), max(gap / 4, 1.0))
-        interior = np.array(self.options.mouth_colour, np.float32) * (1.35 - 0.9 * depth[..., None])
-        layer = interior
+        width = float(np.linalg.norm(upper[-1] - upper[0]))
+        depth = cv2.GaussianBlur(mouth, (0, 0), max(gap / 3, 1.0))  # 1 deep inside, falling towards the lips
+        # The tongue lies low in the mouth: the lower part of the interior is lit, the back under the palate dark.
+        rows = (np.arange(int(size[1]), dtype=np.float32) + low[1] - upper[:, 1].mean()) / max(gap, 1.0)
+        tongue = np.clip(rows - 0.55, 0, 0.45)[:, None, None]
+        layer = self._lip_rgb * _INTERIOR_TINT * (1.0 - 0.6 * depth[..., None] + 1.5 * tongue)
         if self._avatar_gap < 0.05:
-            band = np.vstack([upper, (upper + [0, 0.28 * gap])[::-1]])
-            teeth = _mask(band - low, size) * mouth
-            shade = np.linspace(1.0, 0.82, size[1], dtype=np.float32)[:, None, None]
-            teeth_rgb = np.array(self.options.teeth_colour, np.float32) * shade
-            layer = layer * (1 - 0.9 * teeth[..., None]) + teeth_rgb * 0.9 * teeth[..., None]
+            layer = self._drawn_teeth(layer, upper, lower, low, size, gap, width, mouth)
         else:
             own_upper, own_lower = to_out(self._points[_UPPER_INNER_LIP, :2]), to_out(self._points[_LOWER_INNER_LIP, :2])
-            shift = (upper - own_upper).mean(0)
-            own_polygon = np.vstack([own_upper, own_lower[::-1]])
-            own_mask = _mask(own_polygon + shift - low, size) * mouth
-            # own[y, x] = avatar[y + low - shift]: the avatar's mouth moved with the upper lip, not stretched.
-            source_of = np.float32([[1, 0, low[0] - shift[0]], [0, 1, low[1] - shift[1]]])
-            own = cv2.warpAffine(self._avatar, source_of, (int(size[0]), int(size[1])),
-                                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-            layer = layer * (1 - own_mask[..., None]) + own.astype(np.float32) * own_mask[..., None]
+            middle = (own_upper + own_lower) / 2
+            for own_lip, lip in ((own_upper, upper), (own_lower, lower)):
+                shift = (lip - own_lip).mean(0)
+                own_mask = _mask(np.vstack([own_lip, middle[::-1]]) + shift - low, size) * mouth
+                # own[y, x] = avatar[y + low - shift]: the avatar's own teeth moved with their lip, not stretched.
+                source_of = np.float32([[1, 0, low[0] - shift[0]], [0, 1, low[1] - shift[1]]])
+                own = cv2.warpAffine(self._avatar, source_of, (int(size[0]), int(size[1])),
+                                     flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+                layer = layer * (1 - own_mask[..., None]) + own.astype(np.float32) * own_mask[..., None]
         alpha = (mouth * strength)[..., None]
         region = out[low[1]:high[1], low[0]:high[0]].astype(np.float32)
         out[low[1]:high[1], low[0]:high[0]] = np.clip(region * (1 - alpha) + layer * alpha, 0, 255).astype(np.uint8)
+
+    def _drawn_teeth(self, layer: np.ndarray, upper: np.ndarray, lower: np.ndarray, low: np.ndarray,
+                     size: np.ndarray, gap: float, width: float, mouth: np.ndarray) -> np.ndarray:
+        """Rows of teeth under the upper lip and over the lower one, following each lip's curve."""
+        centre = (upper[0, 0] + upper[-1, 0]) / 2
+        xs = np.arange(int(size[0]), dtype=np.float32) + low[0]
+        recede = 1 - 0.45 * np.clip(np.abs(xs - centre) / max(width / 2, 1), 0, 1) ** 2  # darker to the corners
+        colour = np.array(self.options.teeth_colour, np.float32)
+        for lip, height, direction, light in ((upper, min(0.45 * gap, 0.11 * width), 1, 1.0),
+                                              (lower, min(0.22 * gap, 0.06 * width), -1, 0.8)):
+            taper = 1 - 0.6 * np.clip(np.abs(lip[:, 0] - centre) / max(width / 2, 1), 0, 1) ** 2
+            edge = lip + np.column_stack([np.zeros(len(lip)), direction * height * taper])
+            row = _mask(np.vstack([lip, edge[::-1]]) - low, size) * mouth
+            teeth = colour * light * recede[None, :, None]
+            layer = layer * (1 - 0.95 * row[..., None]) + teeth * 0.95 * row[..., None]
+        return layer
 
     def _landmarks(self, frame: DrivingFace) -> np.ndarray | None:
         if frame.landmarks is not None:

@@ -117,7 +117,8 @@ def score_quality(engine: Engine, avatar_path: Path, clip: Clip, frames: int | N
     rest_difference = []
     rest_float = rest_picture.astype(np.float32)
     total = min(frames or clip.frame_count, clip.frame_count) or None
-    pictures = call_frames(engine, avatar, aligned_faces(driving(), engine.resolution, clip.fps), compositor)
+    pictures = call_frames(engine, avatar, aligned_faces(driving(), engine.resolution, clip.fps), compositor,
+                           clip.fps)
     for picture in tqdm(pictures, total=total, unit="frame", desc="quality", disable=None if progress else True):
         output.append(model.measure(picture, near=rest))
         rest_difference.append(float(np.abs(picture.astype(np.float32) - rest_float).mean()))
