@@ -162,6 +162,8 @@ class ControlsPanel(QWidget):
     def _remote_edited(self) -> None:
         if self.remote_field.isModified():
             self.remote_field.setModified(False)
+            # Editing the string (open after a failed connection, while mesh runs) is asking for the remote engine.
+            self.engine_box.setCurrentIndex(self.engine_box.findData("remote"))
             self.engine_changed.emit()
 
     def show_hotkeys(self, hotkeys: dict[str, str]) -> None:

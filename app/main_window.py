@@ -15,6 +15,7 @@ from core.errors import UserError
 from core.live.capture import list_cameras
 from core.live.builder import AvatarError
 from core.live.events import Event, EventKind, SourceState
+from core.link.pairing import parse_pairing
 from core.live.overlay import camera_view
 from core.media.files import ensure_folder
 from core.paths import APP_NAME, BUNDLED_AVATARS, default_recordings_dir, new_recording_path, user_data_dir
@@ -39,6 +40,7 @@ class Concern(Enum):
 
     AVATAR = "avatar"
     START = "start"
+    ENGINE = "engine"  # the engine chosen did not start: kept while the mesh engine, started instead, runs
     CPU = "cpu"
     VCAM = "vcam"
     RECORD = "record"
@@ -65,6 +67,8 @@ class MainWindow(QMainWindow):
         self._fullscreen: VideoView | None = None
         self._shortcuts: list[QShortcut] = []
         self._camera_probe = camera_probe
+        # The pairing string that last connected: the only one stored, so a typo never comes back at each start.
+        self._remote_ok = self.settings.engine.remote if _is_pairing(self.settings.engine.remote) else ""
         # Settings are written soon after each change, not only at a clean exit: a crash must not lose them.
         self._save_timer = QTimer(self, singleShot=True, interval=_SAVE_DELAY_MS, timeout=self._save_settings)
         self._build(camera_probe(), user_dir or user_data_dir("avatars"))
@@ -105,6 +109,7 @@ class MainWindow(QMainWindow):
         controls.apply(self.settings, self._has_checkpoint())
         controls.camera_box.activated.connect(self._camera_chosen)
         controls.engine_changed.connect(self.restart)
+        controls.engine_box.activated.connect(self._engine_picked)
         controls.output_changed.connect(self._output_changed)
         controls.load_model.clicked.connect(self._load_model_dialog)
         controls.smoothing.valueChanged.connect(lambda v: self.session.set_smoothing(v / 100))
@@ -176,14 +181,18 @@ class MainWindow(QMainWindow):
         try:
             avatar = self._start_with_an_avatar(avatar)
         except UserError as exc:
-            self.banner.warn(Concern.START, str(exc))
             self.camera_view.set_placeholder("Not running: see the message above")
-            if c.engine_box.currentData() in ("fomm", "remote"):  # carry on with the engine that needs nothing
-                c.engine_box.setCurrentIndex(c.engine_box.findData("mesh"))
-                self.restart()
+            if choice.engine in ("fomm", "remote") and not isinstance(exc, AvatarError):
+                self._fall_back_to_mesh(choice.engine, exc)
+            else:
+                self.banner.warn(Concern.START, str(exc))
             return
         self.banner.clear(Concern.START)
         engine = self.session.pipeline.engine
+        if choice.engine != "mesh":  # the engine chosen runs: its earlier failure is over
+            self.banner.clear(Concern.ENGINE)
+        if engine.name == "remote":
+            self._remote_ok = choice.remote
         c.set_engine_running(engine.name)
         self.settings.avatar = avatar
         self.gallery.select_path(avatar)
@@ -193,6 +202,28 @@ class MainWindow(QMainWindow):
         self.banner.set(Concern.CPU, engine.name == "fomm" and engine.device == "cpu",
                         "FOMM is running on the CPU: expect a few frames per second. "
                         "Use the mesh engine, or a machine with an NVIDIA GPU.")
+
+    def _fall_back_to_mesh(self, failed: str, exc: UserError) -> None:
+        """Say why the engine chosen did not start (under its own key: the mesh start clears only START's) and
+        carry on with the engine that needs nothing; a pairing string that failed stays open to correct."""
+        c = self.controls
+        name = c.engine_box.itemText(c.engine_box.findData(failed)).rstrip("…")
+        fix = ("correct the pairing string under Engine" if failed == "remote"
+               else "Load model… takes another checkpoint")
+        self.banner.warn(Concern.ENGINE, f"{name} did not start: {exc}. The mesh engine runs instead; {fix}.")
+        c.engine_box.setCurrentIndex(c.engine_box.findData("mesh"))
+        self.restart()
+        if failed == "remote":
+            c.remote_field.show()
+            c.remote_field.setFocus()
+            c.remote_field.selectAll()
+
+    def _engine_picked(self, index: int) -> None:
+        """Mesh picked by hand: an earlier engine's failure no longer matters."""
+        c = self.controls
+        if c.engine_box.itemData(index) == "mesh":
+            self.banner.clear(Concern.ENGINE)
+            c.remote_field.hide()
 
     def _start_with_an_avatar(self, avatar: str) -> str:
         """Start with ``avatar``, or, if it cannot be used, with the gallery's first portrait (saying so);
@@ -497,7 +528,10 @@ class MainWindow(QMainWindow):
     def _save_settings(self) -> None:
         self.controls.store(self.settings)
         self.settings.geometry = self.saveGeometry()
-        app_settings.save(self.store, self.settings)
+        engine = replace(self.settings.engine, remote=self._remote_ok)  # what the field shows may never have connected
+        if engine.engine == "remote" and not engine.remote:  # nothing to connect to: the next start runs mesh
+            engine = replace(engine, engine="mesh")
+        app_settings.save(self.store, replace(self.settings, engine=engine))
 
     # Closing.
 
@@ -510,3 +544,11 @@ class MainWindow(QMainWindow):
         self._save_settings()
         self.session.stop()
         super().closeEvent(event)
+
+
+def _is_pairing(text: str) -> bool:
+    try:
+        parse_pairing(text)
+    except UserError:
+        return False
+    return True

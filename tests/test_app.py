@@ -326,3 +326,49 @@ def test_removing_the_avatar_on_the_call_puts_the_next_one_on_and_says_so(window
     assert window.gallery.currentItem().data(Qt.ItemDataRole.UserRole) == following
     message = window.statusBar().currentMessage()
     assert Path(shown).stem in message and Path(following).stem in message
+
+
+def _pair(controls, text: str) -> None:
+    """Choose Remote GPU and enter ``text`` as its pairing string, as pasting and pressing Enter does."""
+    controls.engine_box.setCurrentIndex(controls.engine_box.findData("remote"))
+    controls.remote_field.setText(text)
+    controls.remote_field.setModified(True)
+    controls.remote_field.editingFinished.emit()
+
+
+def test_a_bad_pairing_string_says_why_stays_open_to_correct_and_is_never_stored(window, qtbot, tmp_path, served):
+    _, pairing = served
+    c = window.controls
+    _pair(c, str(pairing))
+    qtbot.waitUntil(lambda: window.session.pipeline.engine.name == "remote", timeout=10000)
+    _pair(c, "fx1")
+    assert window.session.pipeline.engine.name == "mesh"  # carries on
+    qtbot.wait(500)  # the mesh engine's start and its first frames leave the reason on screen
+    assert window.warnings[Concern.ENGINE].startswith("Remote GPU did not start: --remote fx1: not a pairing string")
+    assert c.remote_field.isVisibleTo(window) and c.remote_field.text() == "fx1"
+    index = c.engine_box.findData("remote")  # Remote GPU chosen again: it says so again, the field still open
+    c.engine_box.setCurrentIndex(index)
+    c.engine_box.activated.emit(index)
+    assert "fx1" in window.warnings[Concern.ENGINE] and c.remote_field.isVisibleTo(window)
+    window.close()
+    stored = app_settings.load(app_settings.open_settings(tmp_path / "facade.ini"))
+    assert stored.engine.remote == str(pairing) and stored.engine.engine == "mesh"  # the one that connected
+
+
+def test_a_pairing_string_that_never_connected_is_not_stored(window, qtbot, tmp_path):
+    _pair(window.controls, "fx1")
+    assert Concern.ENGINE in window.warnings and window.session.pipeline.engine.name == "mesh"
+    window.close()
+    stored = app_settings.load(app_settings.open_settings(tmp_path / "facade.ini"))
+    assert stored.engine.remote == "" and stored.engine.engine == "mesh"
+
+
+def test_a_checkpoint_that_does_not_fit_says_why_while_mesh_runs(window, qtbot, tiny_checkpoint):
+    window.load_checkpoint(str(tiny_checkpoint))  # the tiny networks' weights, for vox-256's
+    assert window.session.pipeline.engine.name == "mesh"
+    qtbot.wait(500)
+    message = window.warnings[Concern.ENGINE]
+    assert message.startswith("FOMM (neural) did not start: ") and "Load model… takes another checkpoint" in message
+    index = window.controls.engine_box.findData("mesh")  # mesh chosen by hand: the old reason goes
+    window.controls.engine_box.activated.emit(index)
+    assert Concern.ENGINE not in window.warnings
