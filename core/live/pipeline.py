@@ -10,11 +10,12 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
+from core.compose.card import HideCard
 from core.compose.compositor import Compositor
 from core.compose.presence import Presence
 from core.face.alignment import AlignedFrame, AlignmentSettings, FaceAligner
@@ -116,6 +117,7 @@ class LivePipeline:
         self._avatar_lock = threading.Lock()
         self._last_output: np.ndarray = self._avatar
         self._presence = Presence()
+        self._card = HideCard()
         self._face_seen: tuple[bool, Implausible | None] | None = None
         self._dark = False
         self._aligner = FaceAligner(engine.resolution, settings.alignment) if settings.align else None
@@ -147,6 +149,15 @@ class LivePipeline:
         engine thread takes it before its next frame."""
         with self._avatar_lock:
             self._pending_avatar = (rgb, compositor)
+
+    def set_hidden(self, hidden: bool, text: str | None = None, fade: bool = True) -> None:
+        """Hide: the sinks get a still card (the avatar at rest, blurred, with ``text``) instead of the live
+        picture, after a short fade (``fade`` False: at once); False shows the live picture again."""
+        self._card.set(hidden, text, fade)
+
+    @property
+    def hidden(self) -> bool:
+        return self._card.hidden
 
     @property
     def output_size(self) -> tuple[int, int]:
@@ -424,7 +435,18 @@ class LivePipeline:
         self._write_sinks(frame)
         self.stats.record_output(item.captured.timestamp, engine_ms, self.frames_dropped)
 
+    def _covered(self, frame: OutputFrame) -> OutputFrame:
+        """``frame`` as the sinks get it while hidden (or fading): the card, and no animated face left in it."""
+        rest, compositor = self._newest_avatar()
+        key = (id(rest), id(compositor))
+        if frame.picture is None:
+            covered = self._card.cover(frame.avatar, lambda: rest, key)
+            return frame if covered is frame.avatar else replace(frame, avatar=covered)
+        covered = self._card.cover(frame.picture, self.rest_picture, key)
+        return frame if covered is frame.picture else replace(frame, avatar=rest, picture=covered)
+
     def _write_sinks(self, frame: OutputFrame) -> None:
+        frame = self._covered(frame)
         with self._sinks_lock:
             sinks = list(self._sinks)
         for sink in sinks:
