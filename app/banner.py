@@ -3,12 +3,27 @@ can be done about it and a button to dismiss it."""
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Callable, Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 Action = tuple[str, Callable[[], None]]  # a button's label and what it does
+
+
+class Concern(Enum):
+    """What the window itself warns about in the banner (the pipeline's events have their own kinds)."""
+
+    AVATAR = "avatar"
+    START = "start"
+    ENGINE = "engine"  # the engine chosen did not start: kept while the mesh engine, started instead, runs
+    CPU = "cpu"
+    VCAM = "vcam"
+    RECORD = "record"
+    OUTPUT = "output"
+    CRASH = "crash"
+    API = "api"  # the control API could not listen
 
 
 class _Row(QWidget):

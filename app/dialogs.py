@@ -1,11 +1,12 @@
-"""Help (what the keys do, where to get a checkpoint) and Settings (keys, countdown, recordings folder)."""
+"""Help (what the keys do, where to get a checkpoint) and Settings (keys, countdown, recordings folder, the
+control API)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QKeySequenceEdit, QLabel,
-                               QLineEdit, QPushButton, QSpinBox, QVBoxLayout)
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QKeySequenceEdit,
+                               QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout)
 
 from core.engines.checkpoints import missing_checkpoint
 from core.live.sinks import virtual_camera_help
@@ -52,8 +53,8 @@ class _KeyEdit(QKeySequenceEdit):
 
 
 class SettingsDialog(QDialog):
-    """Rebind keys (OK refuses a key bound to two actions), set the calibration countdown and the recordings
-    folder; ``store`` writes them back."""
+    """Rebind keys (OK refuses a key bound to two actions), set the calibration countdown, the recordings
+    folder and the control API; ``store`` writes them back."""
 
     def __init__(self, settings: AppSettings, parent=None):
         super().__init__(parent)
@@ -75,6 +76,19 @@ class SettingsDialog(QDialog):
         browse = QPushButton("Choose…")
         browse.clicked.connect(self._choose_recordings)
         form.addRow("Recordings folder", row(self.recordings, browse))
+        self.api_enabled = QCheckBox("On: Stream Deck, Streamer.bot and scripts can drive Facade")
+        self.api_enabled.setChecked(settings.api_enabled)
+        self.api_port = QSpinBox()
+        self.api_port.setRange(1024, 65535)
+        self.api_port.setValue(settings.api_port)
+        self.api_port.setToolTip("WebSocket on this TCP port, OSC on the same UDP port")
+        self.api_lan = QCheckBox("Allow other devices on the network (they must send the token)")
+        self.api_lan.setChecked(settings.api_lan)
+        token = QLineEdit(settings.api_token, readOnly=True)  # selectable, to copy into the other device
+        form.addRow("Control API (WebSocket, OSC)", self.api_enabled)
+        form.addRow("Port", self.api_port)
+        form.addRow("", self.api_lan)
+        form.addRow("Token", token)
         self.problem = QLabel()  # a key bound to two actions: said here, and OK refuses it
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet("color:#c62828;")
@@ -122,3 +136,6 @@ class SettingsDialog(QDialog):
         settings.hotkeys = {name: edit.keySequence().toString() for name, edit in self._edits.items()}
         settings.countdown = self._countdown.value()
         settings.recordings = self.recordings.text().strip()
+        settings.api_enabled = self.api_enabled.isChecked()
+        settings.api_port = self.api_port.value()
+        settings.api_lan = self.api_lan.isChecked()

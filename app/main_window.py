@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from enum import Enum
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence, QShortcut
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSplitter, QWidget
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMainWindow, QPushButton, QSplitter,
+                               QWidget)
 
 from core.engines.checkpoints import find_checkpoint
+from core.control.actions import MAX_TEXT
 from core.errors import UserError
 from core.live.capture import list_cameras
 from core.live.builder import AvatarError
@@ -22,7 +23,8 @@ from core.paths import APP_NAME, BUNDLED_AVATARS, default_recordings_dir, new_re
 from core.tools.crash_log import PreviousCrash
 
 from . import settings as app_settings
-from .banner import Banner
+from .banner import Banner, Concern
+from .control import ControlBridge
 from .controls import VIDEO_FILE, ControlsPanel
 from .dialogs import HelpDialog, SettingsDialog
 from .gallery import AvatarGallery
@@ -33,19 +35,6 @@ from .widgets import column, row, set_checked_quietly
 _VIDEO_FILTER = "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)"
 _FIRST_SIZE = (1280, 720)  # the window's size on first start; later starts restore the user's
 _SAVE_DELAY_MS = 300  # a slider dragged or keys pressed in a row are saved once
-
-
-class Concern(Enum):
-    """What the window itself warns about in the banner (the pipeline's events have their own kinds)."""
-
-    AVATAR = "avatar"
-    START = "start"
-    ENGINE = "engine"  # the engine chosen did not start: kept while the mesh engine, started instead, runs
-    CPU = "cpu"
-    VCAM = "vcam"
-    RECORD = "record"
-    OUTPUT = "output"
-    CRASH = "crash"
 
 
 class MainWindow(QMainWindow):
@@ -62,6 +51,7 @@ class MainWindow(QMainWindow):
         self.session = LiveSession(self)
         self.session.frame.connect(self._draw_frame)
         self.session.event.connect(self._on_event)
+        self.session.set_hidden(False, self.settings.hide_text)
         self._countdown_left = 0
         self._closed = False
         self._fullscreen: VideoView | None = None
@@ -73,6 +63,8 @@ class MainWindow(QMainWindow):
         self._save_timer = QTimer(self, singleShot=True, interval=_SAVE_DELAY_MS, timeout=self._save_settings)
         self._build(camera_probe(), user_dir or user_data_dir("avatars"))
         self._bind_keys()
+        self.control = ControlBridge(self)
+        self._apply_control()
         if self.settings.geometry is not None:
             self.restoreGeometry(self.settings.geometry)
         else:
@@ -103,7 +95,15 @@ class MainWindow(QMainWindow):
         self.calibrate_button.setMinimumHeight(40)
         self.calibrate_button.setToolTip("Look at the camera with a neutral face and press to set the neutral pose")
         self.calibrate_button.clicked.connect(self.start_calibration)
-        centre = column(self.banner, views, self.calibrate_button)
+        self.hide_button = QPushButton("Hide  (H)", checkable=True)
+        self.hide_button.setMinimumHeight(40)
+        self.hide_button.setToolTip("Put a still card on the call instead of the avatar; press again to show it")
+        self.hide_button.toggled.connect(self.set_hidden)
+        self.hide_text = QLineEdit(self.settings.hide_text)
+        self.hide_text.setPlaceholderText("The card's line, e.g. Be right back")
+        self.hide_text.setMaxLength(MAX_TEXT)
+        self.hide_text.editingFinished.connect(lambda: self._set_hide_text(self.hide_text.text()))
+        centre = column(self.banner, views, row(self.calibrate_button, self.hide_button, self.hide_text))
 
         self.controls = controls = ControlsPanel(cameras)
         controls.apply(self.settings, self._has_checkpoint())
@@ -146,6 +146,7 @@ class MainWindow(QMainWindow):
         c = self.controls
         handlers = {"calibrate": self.start_calibration, "calibrate_alt": self.start_calibration,
                     "virtual_camera": c.vcam_button.toggle, "record": self.toggle_recording, "mirror": c.mirror_box.toggle,
+                    "hide": self.hide_button.toggle,
                     "overlay": c.overlay_box.toggle, "fullscreen": self.toggle_fullscreen}
         handlers.update({f"avatar_{i}": (lambda i=i: self._avatar_by_number(i)) for i in range(1, 10)})
         self._shortcuts = []
@@ -365,6 +366,22 @@ class MainWindow(QMainWindow):
         self._countdown_left -= 1
         QTimer.singleShot(1000, self._tick_countdown)
 
+    # Hide.
+
+    def set_hidden(self, on: bool, text: str | None = None) -> None:
+        """Put the card on the call (``text``: its line; None keeps it), or the live picture back."""
+        if text is not None:
+            self._set_hide_text(text)
+        set_checked_quietly(self.hide_button, on)
+        self.session.set_hidden(on)
+        self.control.publish()
+
+    def _set_hide_text(self, text: str) -> None:
+        self.hide_text.setText(text)
+        self.settings.hide_text = text
+        self.session.set_hidden(self.session.hidden, text)
+        self.save_settings_soon()
+
     # Outputs.
 
     def set_virtual_camera(self, on: bool) -> None:
@@ -453,7 +470,17 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             dialog.store(self.settings)
             self._bind_keys()
+            self._apply_control()
             self.save_settings_soon()
+
+    def _apply_control(self) -> None:
+        """Serve the control API as the settings say; a port it cannot listen on goes to the banner."""
+        try:
+            self.control.configure(self.settings)
+        except UserError as exc:
+            self.banner.warn(Concern.API, str(exc))
+            return
+        self.banner.clear(Concern.API)
 
     # What the pipeline reports.
 
@@ -489,6 +516,7 @@ class MainWindow(QMainWindow):
             self.banner.set(event.kind, event.problem, event.message)
 
     def _update_status(self) -> None:
+        self.control.publish()  # the frame rate and latency change without an event
         pipeline = self.session.pipeline
         if pipeline is None:
             self.status_engine.setText("stopped")
@@ -542,6 +570,7 @@ class MainWindow(QMainWindow):
             self._fullscreen.close()
         self._save_timer.stop()
         self._save_settings()
+        self.control.stop()
         self.session.stop()
         super().closeEvent(event)
 

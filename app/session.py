@@ -35,6 +35,8 @@ class LiveSession(QObject):
         self.output = OutputSettings()
         self.mirror = False
         self.smoothing = 0.5
+        self.hidden = False
+        self.hide_text: str | None = None
 
     # Building and stopping.
 
@@ -46,6 +48,7 @@ class LiveSession(QObject):
                           output=output)
         pipeline = build_pipeline(setup, [CallbackSink(self._on_frame)], on_event=self.event.emit)
         pipeline.set_smoothing(self.smoothing)
+        pipeline.set_hidden(self.hidden, self.hide_text, fade=False)  # a restart while hidden stays hidden
         self.pipeline = pipeline.start()
         self.avatar_path = avatar_path
 
@@ -83,6 +86,14 @@ class LiveSession(QObject):
         self.smoothing = strength
         if self.pipeline is not None:
             self.pipeline.set_smoothing(strength)
+
+    def set_hidden(self, hidden: bool, text: str | None = None) -> None:
+        """The card instead of the live picture (``text``: its line; None keeps it), kept across restarts."""
+        self.hidden = hidden
+        if text is not None:
+            self.hide_text = text
+        if self.pipeline is not None:
+            self.pipeline.set_hidden(hidden, text)
 
     def set_mirror(self, on: bool) -> None:
         self.mirror = on

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from core.compose.card import DEFAULT_TEXT
 from core.compose.compositor import FITS, OutputSettings, background_colour, parse_size
+from core.control.server import DEFAULT_PORT, new_token
 from core.engines.choice import DEVICES, ENGINES, MESH_RESOLUTIONS, PRECISIONS, EngineChoice
 from core.errors import UserError
 from core.media.files import write_text_file
@@ -39,6 +41,11 @@ class AppSettings:
     fit: str = OutputSettings.fit
     background: str = OutputSettings.background
     hidden_avatars: list[str] = field(default_factory=list)
+    hide_text: str = DEFAULT_TEXT  # the line on the card that Hide puts on the call
+    api_enabled: bool = False  # the control API (WebSocket and OSC)
+    api_port: int = DEFAULT_PORT
+    api_lan: bool = False  # other devices may connect, with the token
+    api_token: str = ""  # made on first start: empty is never a token
     hotkeys: dict[str, str] = field(default_factory=lambda: {a.name: a.default_key for a in ACTIONS})
     geometry: QByteArray | None = None
 
@@ -74,6 +81,9 @@ def load(store: QSettings) -> AppSettings:
         settings.smoothing = AppSettings.smoothing
     settings.smoothing = min(max(settings.smoothing, 0.0), 1.0)
     settings.countdown = min(max(settings.countdown, 0), 10)
+    if not 1024 <= settings.api_port <= 65535:
+        settings.api_port = DEFAULT_PORT
+    settings.api_token = settings.api_token or new_token()
     # Paths from settings are checked before use: a file moved or deleted since is simply forgotten.
     if settings.avatar and not Path(settings.avatar).is_file():
         settings.avatar = ""
