@@ -8,7 +8,7 @@ from core.compose.presence import Presence
 from core.engines.mesh import MeshEngine
 from core.face.landmarks import FaceLandmarker, inter_ocular
 from core.face.plausibility import FaceGate, Implausible
-from core.face.pose import RIGID
+from core.face.pose import SKULL
 from core.frames import OutputFrame
 from core.live.capture import FrameSource
 from core.live.events import EventKind
@@ -50,7 +50,7 @@ def _gate(points):
 
 
 def test_a_face_like_the_neutral_passes_and_implausible_ones_do_not(points):
-    centre = points[RIGID, :2].mean(0)  # the head's centre stays: only its size or shape changes
+    centre = points[SKULL, :2].mean(0)  # the head's centre stays: only its size or shape changes
     scaled = lambda k, ky=None: np.column_stack([centre + (points[:, :2] - centre) * [k, ky or k],  # noqa: E731
                                                 points[:, 2] * k])
     gate = _gate(points)

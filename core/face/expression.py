@@ -47,6 +47,7 @@ EXPRESSIONS = (
     _Expression("left_brow_outer", -0.12, 0.2, 0.012),
 )
 _INDEX = {e.name: i for i, e in enumerate(EXPRESSIONS)}
+_OPENING = np.array([_INDEX[n] for n in ("jaw_open", "upper_lip_raise", "lower_lip_drop")])  # what parts the lips
 _LOW = np.array([e.low for e in EXPRESSIONS])
 _HIGH = np.array([e.high for e in EXPRESSIONS])
 _NOISE = np.array([e.noise for e in EXPRESSIONS])
@@ -110,6 +111,7 @@ class ExpressionRig:
         a = self._bases[:, used].reshape(len(EXPRESSIONS), -1).T
         self._used = used
         self._solve = np.linalg.solve(a.T @ a + ridge * np.eye(a.shape[1]), a.T)
+        self._own_gap = max(float(q[14, 1] - q[13, 1]), 0.0)  # the lips' own parting at rest
         width = np.linalg.norm(q[61] - q[291])
         lift = (q[0, 1] + q[17, 1]) / 2 - (q[61, 1] + q[291, 1]) / 2
         # How much of a full smile this face has left: a smiling avatar is not given a second smile.
@@ -135,6 +137,12 @@ class ExpressionRig:
             out, up = _INDEX[f"{side}_corner_out"], _INDEX[f"{side}_corner_up"]
             values[out] *= width_room if values[out] > 0 else 1.0
             values[up] *= lift_room if values[up] > 0 else 1.0
+        opening = values[_OPENING].clip(0).sum()
+        if opening > 0 and self._own_gap > 0:
+            # Lips already parted are part of any opening: the mouth opens to the larger of the two, smoothly
+            # (an avatar showing its teeth is not given the driver's whole opening on top of its own).
+            values[_OPENING] = np.where(values[_OPENING] > 0, values[_OPENING] * (
+                np.hypot(self._own_gap, opening) - self._own_gap) / opening, values[_OPENING])
         d = np.tensordot(values, self._bases, axes=1)
         return np.column_stack([self.frame.displacement_to_image(d), np.zeros(len(d))])
 

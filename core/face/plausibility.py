@@ -15,7 +15,7 @@ from enum import Enum
 import numpy as np
 
 from core.face.landmarks import eye_centres, inter_ocular, yaw_ratio
-from core.face.pose import RIGID, pose_change
+from core.face.pose import SKULL, pose_change
 
 
 class Implausible(Enum):
@@ -68,7 +68,7 @@ class FaceGate:
             self.lost()
             return reason
         self._confirmed += 1
-        self._last = (points[RIGID, :2].mean(0), timestamp)
+        self._last = (points[SKULL, :2].mean(0), timestamp)
         if self._neutral is not None and self._confirmed < self.settings.confirm_frames:
             return Implausible.UNCONFIRMED
         return None
@@ -80,7 +80,7 @@ class FaceGate:
         if abs(yaw_ratio(points)) > s.max_yaw or abs(roll) > s.max_roll_degrees:
             return Implausible.POSE
         eyes = inter_ocular(points)
-        centre = points[RIGID, :2].mean(0)
+        centre = points[SKULL, :2].mean(0)
         if self._last is not None:
             last_centre, last_time = self._last
             elapsed = max(timestamp - last_time, 1e-3)
@@ -91,7 +91,7 @@ class FaceGate:
         neutral_eyes = inter_ocular(self._neutral)
         if not s.size_range[0] <= eyes / neutral_eyes <= s.size_range[1]:
             return Implausible.SIZE
-        if np.linalg.norm(centre - self._neutral[RIGID, :2].mean(0)) / neutral_eyes > s.max_offset:
+        if np.linalg.norm(centre - self._neutral[SKULL, :2].mean(0)) / neutral_eyes > s.max_offset:
             return Implausible.PLACE
         change = pose_change(self._neutral, points)
         if max(abs(change.yaw), abs(change.pitch)) > s.max_turn_degrees:

@@ -8,9 +8,15 @@ import numpy as np
 
 from core.face.landmarks import inter_ocular
 
-# Landmarks that move with the skull, not with expressions: forehead, temples, nose bridge, eye corners,
-# cheekbones.
-RIGID = np.array([10, 109, 67, 103, 338, 297, 332, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 362, 263,
+# Landmarks that move with the skull, not with expressions: the nose's bridge and tip, the eye corners, the top
+# of the forehead and the temples. Not the brows' end of the forehead nor the cheekbones: raised brows and a
+# smile's cheeks move those, and a pose fitted on them took a part of each expression for a nod.
+RIGID = np.array([168, 6, 197, 195, 5, 4, 1, 122, 351, 193, 417, 33, 133, 362, 263, 10, 109, 338, 234, 454, 127, 356,
+                  162, 389])
+# The skull's shape as a detection must have it to be the calibrated face: forehead, temples, nose, eye corners
+# and cheekbones. Broader than RIGID; expressions move some of these points a little, far less than a face of
+# another shape would (see plausibility).
+SKULL = np.array([10, 109, 67, 103, 338, 297, 332, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 362, 263,
                   234, 454, 127, 356, 162, 389, 21, 251, 54, 284, 116, 345, 123, 352, 50, 280])
 
 
@@ -30,7 +36,7 @@ def similarity_3d(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, 
 @dataclass(frozen=True)
 class PoseChange:
     """How a face moved from a reference: its turn in degrees, and how far its skull is from a rigid copy of
-    the reference's (the mean 2-D distance of the rigid landmarks from their best 3-D similarity fit, in the
+    the reference's (the mean 2-D distance of the SKULL landmarks from their best 3-D similarity fit, in the
     face's inter-ocular distances)."""
 
     yaw: float
@@ -40,8 +46,8 @@ class PoseChange:
 
 
 def pose_change(reference: np.ndarray, points: np.ndarray) -> PoseChange:
-    """The rigid motion from ``reference`` to ``points`` ((478, 3) landmarks each), and what it leaves over."""
-    src, dst = reference[RIGID].astype(np.float64), points[RIGID].astype(np.float64)
+    """The skull's motion from ``reference`` to ``points`` ((478, 3) landmarks each), and what it leaves over."""
+    src, dst = reference[SKULL].astype(np.float64), points[SKULL].astype(np.float64)
     s, r, t = similarity_3d(src, dst)
     residual = np.linalg.norm((s * src @ r.T + t - dst)[:, :2], axis=1).mean() / inter_ocular(points)
     yaw = np.degrees(np.arcsin(np.clip(-r[2, 0], -1, 1)))
