@@ -3,8 +3,8 @@
     python scripts/render_strip.py --driving CLIP --avatar assets/avatars/astronaut.png \
         --frames 0,150,264,312,408 --out strip.png [--zoom-mouth]
 
-Top row: the driver's aligned face crop; bottom row: the engine's face, as it goes into the call picture.
-``--zoom-mouth`` adds a row with the avatar's mouth and jaw at 3x. Frames without a face show what was sent.
+Top row: the driver's aligned face crop (the middle of the camera frame where no face was taken); bottom row:
+the engine's face, as it goes into the call picture. ``--zoom-mouth`` adds the avatar's mouth and jaw at 3x.
 """
 
 from __future__ import annotations
@@ -26,6 +26,12 @@ from core.tools.animate import aligned_faces, call_frames  # noqa: E402
 _TILE = 256
 
 
+def _square(rgb: np.ndarray) -> np.ndarray:
+    side = min(rgb.shape[:2])
+    top, left = (rgb.shape[0] - side) // 2, (rgb.shape[1] - side) // 2
+    return rgb[top:top + side, left:left + side]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--driving", type=Path, required=True)
@@ -42,10 +48,17 @@ def main() -> int:
     avatar, _ = prepare_avatar(args.avatar, engine.resolution)  # the face crop at the portrait's own detail
     drivers: dict[int, np.ndarray] = {}
 
+    raw: list[np.ndarray] = []
+
+    def frames():
+        for rgb in clip.frames():
+            raw[:] = [rgb]
+            yield rgb
+
     def faces():
-        for index, face in enumerate(aligned_faces(clip.frames(), engine.resolution, clip.fps)):
-            if index in wanted:
-                drivers[index] = face.image if face is not None else np.zeros((_TILE, _TILE, 3), np.uint8)
+        for index, face in enumerate(aligned_faces(frames(), engine.resolution, clip.fps)):
+            if index in wanted:  # the face crop, or the whole frame where no face was taken
+                drivers[index] = face.image if face is not None else _square(raw[0])
             yield face
             if index >= wanted[-1]:
                 return

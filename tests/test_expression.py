@@ -42,7 +42,7 @@ def test_each_expression_played_on_a_face_reads_back_as_itself_alone(face):
         assert np.abs(others).max() < 0.03, (names, dict(zip(NAMES, read.round(3))))
 
 
-def test_a_wink_still_shows_though_the_sides_are_read_together(face):
+def test_a_wink_is_one_eye(face):
     rig = ExpressionRig(face)
     wink = np.zeros(len(EXPRESSIONS))
     wink[NAMES.index("left_blink")] = 1.0

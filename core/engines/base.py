@@ -11,7 +11,10 @@ from core.frames import DrivingFace
 
 class Engine(Protocol):
     """Animates an avatar from driving faces. ``resolution`` is the side of the driving face crops it reads
-    (and of a network's own output); the avatar may be any square size."""
+    (and of a network's own output); the avatar may be any square size.
+
+    An engine may also offer ``ease(weight) -> rgb``: its last picture with the motion eased towards the
+    avatar at rest (0 at rest, 1 as animated), used when the face is lost; without it the two cross-fade."""
 
     name: str
     device: str

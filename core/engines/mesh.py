@@ -40,6 +40,7 @@ class MeshOptions:
     head_ring: float = 1.3  # ring around the face (hair, ears), scaled from the face oval; moves with the head
     outer_ring: float = 1.9  # ring that moves half as much: the neck and hair ends blend into a still background
     outer_follow: float = 0.5
+    jaw_follow: float = 0.8  # the head ring follows the jaw's opening this much, the outer ring half: so does the neck
     border_anchors: int = 8  # fixed points per image side
     mouth_interior: bool = True
     teeth_colour: tuple[int, int, int] = (236, 232, 222)  # drawn teeth, for an avatar whose mouth is closed
@@ -86,10 +87,11 @@ class MeshEngine:
         ys, xs = np.mgrid[0:full.shape[0], 0:full.shape[0]].astype(np.float32)
         self._identity = np.dstack([xs, ys])  # each avatar pixel's own position: the map where nothing moves
         self._last = full
+        self._last_motion: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (moved, target, depth)
         self._points = faces[0].astype(np.float64)
         self._avatar_rig = ExpressionRig(self._points)
         self._rigid_centre = self._points[_RIGID].mean(0)
-        self._ring_base, self._ring_follow = self._rings()
+        self._ring_base, self._ring_follow, self._ring_jaw, self._ring_oval = self._rings()
         self._source = np.vstack([self._points[:, :2], self._ring_base])
         self._triangles = _triangulate(self._source, self.resolution)
         self._avatar_gap = self._lip_gap(self._points)
@@ -108,18 +110,33 @@ class MeshEngine:
             return self._last
         if self._neutral is None:
             self._set_neutral(landmarks)
-        moved = self.moved_points(landmarks)
-        rings = self._moved_rings(moved)
+        expression = self._avatar_rig.play(self.expressions(landmarks))
+        moved = self._posed(landmarks, self._points + expression)
+        outline = (moved - self._posed(landmarks, self._points))[_FACE_OVAL, :2]  # what the jaw did to it
+        rings = self._moved_rings(moved, outline)
         target = np.vstack([moved[:, :2], rings])
         # Rings lie behind the face: where a turn folds the cheek over them, the face is drawn on top.
         depth = np.concatenate([moved[:, 2], np.full(len(rings), moved[:, 2].max() + 1)])
+        self._last_motion = (moved, target, depth)
+        self._last = self._render(moved, target, depth)
+        return self._last
+
+    def ease(self, weight: float) -> np.ndarray:
+        """The last animated picture with its motion eased towards the avatar at rest (0: at rest, 1: as it
+        was): the face slides back into place, where a cross-fade of two pictures would show both at once."""
+        if self._last_motion is None or weight <= 0:
+            return self._avatar
+        moved, target, depth = self._last_motion
+        return self._render(self._points + weight * (moved - self._points),
+                            self._source + weight * (target - self._source), depth)
+
+    def _render(self, moved: np.ndarray, target: np.ndarray, depth: np.ndarray) -> np.ndarray:
         # Cubic, not bilinear: bilinear sampling at sub-pixel offsets took 57% of a painted portrait's
         # Laplacian variance on a head tilt, cubic 37%, for about a millisecond more at a 531-pixel face.
         out = cv2.remap(self._avatar, self._backward_map(target, depth), None, cv2.INTER_CUBIC,
                         borderMode=cv2.BORDER_REPLICATE)
         if self.options.mouth_interior:
             self._paint_mouth(out, moved)
-        self._last = out
         return out
 
     def close(self) -> None:
@@ -141,17 +158,21 @@ class MeshEngine:
 
     def moved_points(self, driving: np.ndarray) -> np.ndarray:
         """The avatar's landmarks moved as the driver moved since calibration: (478, 3) avatar pixels."""
+        return self._posed(driving, self._points + self._avatar_rig.play(self.expressions(driving)))
+
+    def _posed(self, driving: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """``points`` (in the avatar's frame) turned and moved as the driver's head has since calibration."""
         neutral, avatar = self._neutral, self._points
         s_p, r_p, t_p = similarity_3d(neutral[_RIGID], driving[_RIGID])  # the driver's head pose change
-        with_expression = avatar + self._avatar_rig.play(self.expressions(driving))
         s_a, r_a, _ = similarity_3d(neutral[_RIGID], avatar[_RIGID])  # driver -> avatar frame and scale
         turn = r_a @ r_p @ r_a.T
         shift = s_a * r_a @ (driving[_RIGID].mean(0) - neutral[_RIGID].mean(0))
         centre = self._rigid_centre
-        return centre + s_p * (turn @ (with_expression - centre).T).T + shift
+        return centre + s_p * (turn @ (points - centre).T).T + shift
 
-    def _rings(self) -> tuple[np.ndarray, np.ndarray]:
-        """Control points beyond the face: a head ring, an outer ring, and the fixed border."""
+    def _rings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Control points beyond the face: a head ring, an outer ring, and the fixed border; how much each follows
+        the head and the jaw, and which outline point each ring point lies beyond (-1: the border)."""
         o, size = self.options, self.resolution
         oval = self._points[_FACE_OVAL, :2]
         centre = oval.mean(0)
@@ -160,16 +181,24 @@ class MeshEngine:
         edge = np.linspace(0, size - 1, o.border_anchors + 1)
         border = np.array([(x, y) for x in edge for y in (0, size - 1)] +
                           [(x, y) for y in edge[1:-1] for x in (0, size - 1)], dtype=np.float64)
-        inside = lambda p: p[(p >= 1).all(1) & (p <= size - 2).all(1)]  # noqa: E731
-        head, outer = inside(head), inside(outer)
+        inside = lambda p: (p >= 1).all(1) & (p <= size - 2).all(1)  # noqa: E731
+        keep_head, keep_outer = inside(head), inside(outer)
+        head, outer = head[keep_head], outer[keep_outer]
         follow = np.concatenate([np.ones(len(head)), np.full(len(outer), o.outer_follow), np.zeros(len(border))])
-        return np.vstack([head, outer, border]), follow
+        jaw = np.concatenate([np.full(len(head), o.jaw_follow), np.full(len(outer), o.jaw_follow / 2),
+                              np.zeros(len(border))])
+        ids = np.arange(len(_FACE_OVAL))
+        oval_of = np.concatenate([ids[keep_head], ids[keep_outer], np.full(len(border), -1)])
+        return np.vstack([head, outer, border]), follow, jaw, oval_of
 
-    def _moved_rings(self, moved: np.ndarray) -> np.ndarray:
+    def _moved_rings(self, moved: np.ndarray, outline: np.ndarray) -> np.ndarray:
+        """The rings moved with the head, and beyond the jaw's outline with the jaw (``outline``: how far the
+        expressions moved each outline point)."""
         affine = _affine_2d(self._points[_RIGID, :2], moved[_RIGID, :2])
         base = self._ring_base
         full = base @ affine[:, :2].T + affine[:, 2]
-        return base + self._ring_follow[:, None] * (full - base)
+        jaw = np.where((self._ring_oval >= 0)[:, None], outline[self._ring_oval], 0.0)
+        return base + self._ring_follow[:, None] * (full - base) + self._ring_jaw[:, None] * jaw
 
     # Warp.
 
@@ -257,7 +286,8 @@ class MeshEngine:
         if self._avatar_gap < 0.05:
             layer = self._drawn_teeth(layer, upper, lower, low, size, gap, width, mouth)
         else:
-            own_upper, own_lower = to_out(self._points[_UPPER_INNER_LIP, :2]), to_out(self._points[_LOWER_INNER_LIP, :2])
+            own_upper = to_out(self._points[_UPPER_INNER_LIP, :2])
+            own_lower = to_out(self._points[_LOWER_INNER_LIP, :2])
             middle = (own_upper + own_lower) / 2
             for own_lip, lip in ((own_upper, upper), (own_lower, lower)):
                 shift = (lip - own_lip).mean(0)

@@ -371,7 +371,8 @@ class LivePipeline:
                 if engine_ms is not None:
                     self._timing.rendered(engine_ms / 1000)
             self._presence.update(item.face is not None and engine_ms is not None, item.captured.timestamp)
-            self._emit(item, self._presence.blend(self._avatar, self._last_output), engine_ms)
+            self._emit(item, self._presence.blend(self._avatar, self._last_output, getattr(self.engine, "ease", None)),
+                       engine_ms)
 
     def _render(self, item: _Prepared) -> float | None:
         start = time.perf_counter()

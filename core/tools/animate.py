@@ -56,7 +56,7 @@ def call_frames(engine: Engine, avatar: np.ndarray, features: Iterable[DrivingFa
                 calibrated = True
             last = engine.animate(frame)
         presence.update(frame is not None, index / fps)
-        face = presence.blend(avatar, last)
+        face = presence.blend(avatar, last, getattr(engine, "ease", None))
         yield compositor.compose(face, blend=not engine.pinned_border) if compositor else face
 
 
