@@ -6,8 +6,8 @@
 Headless soaks miss what only a painted window does (Qt leaking references in paint events killed the window
 after 6 to 11 minutes). This drives the window through its own shortcuts and widgets: record on and off,
 avatar switches by number key, output size, fit and background, mirror, landmarks overlay, calibration,
-the full-screen view, the smoothing slider, the settings and help dialogs, and a virtual camera that takes the
-frames as pyvirtualcam's would. Every 10 s it samples the references to None, True and False, resident
+the full-screen view, the smoothing slider, hide and show, the settings and help dialogs, and a virtual camera
+that takes the frames as pyvirtualcam's would. Every 10 s it samples the references to None, True and False, resident
 memory, threads and the frames painted; it exits 1 if the window stops painting for a sample, references or
 memory grow, or a recording does not play.
 """
@@ -85,7 +85,7 @@ class _Soak:
         self._last_painted = 0
         self._steps = [self._record, self._avatar, self._calibrate, self._output_size, self._mirror, self._fit,
                        self._overlay, self._record, self._background, self._fullscreen, self._smoothing,
-                       self._virtual_camera, self._dialogs, self._screenshot]
+                       self._virtual_camera, self._hide, self._dialogs, self._hide, self._screenshot]
 
     # The controls, each through what a user would press or pick.
 
@@ -121,6 +121,9 @@ class _Soak:
 
     def _overlay(self):
         self._key(self.window.settings.hotkeys["overlay"])
+
+    def _hide(self):
+        self._key(self.window.settings.hotkeys["hide"])
 
     def _fullscreen(self):
         self.window.toggle_fullscreen()
