@@ -73,6 +73,11 @@ def test_mouth_opens_with_a_dark_interior(engine, detector, avatar_256):
     line = [found[13, :2] + t * (found[14, :2] - found[13, :2]) for t in np.linspace(0, 1, 30)]
     brightness = np.array([out[int(y), int(x)].mean() for x, y in line])
     assert (brightness < 70).mean() > 0.3
+    # The inside is in the avatar's own colours (her lips' warm red, darker), not purple-black: red first, and
+    # green at least blue as in her lips, and lit enough to read as a mouth rather than a hole.
+    dark = np.array([out[int(y), int(x)] for x, y in line])[brightness < 70].astype(float)
+    assert (dark[:, 0] > 1.3 * dark[:, 1]).all() and (dark[:, 1] >= dark[:, 2] - 1).all()
+    assert np.median(dark.mean(1)) > 20
 
 
 def test_eyes_close_when_the_driver_blinks(engine, detector, avatar_256):

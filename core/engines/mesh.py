@@ -46,6 +46,17 @@ class MeshOptions:
     teeth_colour: tuple[int, int, int] = (236, 232, 222)  # drawn teeth, for an avatar whose mouth is closed
 
 
+def _similarity_2d(src: np.ndarray, dst: np.ndarray, scales: tuple[float, float] = (0.85, 1.15)
+                   ) -> tuple[float, np.ndarray, np.ndarray]:
+    """Least-squares (s, R, t) with dst ~ s R src + t for (N, 2) points, the scale held within ``scales``."""
+    a, b = src - src.mean(0), dst - dst.mean(0)
+    along, across = (a * b).sum(), (a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]).sum()  # the closed form in 2-D
+    angle = np.arctan2(across, along)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    scale = float(np.clip(np.hypot(along, across) / max((a ** 2).sum(), 1e-12), *scales))
+    return scale, rotation, dst.mean(0) - scale * rotation @ src.mean(0)
+
+
 def _affine_2d(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares 2x3 affine with dst ~ A [src, 1]."""
     homogeneous = np.hstack([src, np.ones((len(src), 1))])
@@ -290,10 +301,12 @@ class MeshEngine:
             own_lower = to_out(self._points[_LOWER_INNER_LIP, :2])
             middle = (own_upper + own_lower) / 2
             for own_lip, lip in ((own_upper, upper), (own_lower, lower)):
-                shift = (lip - own_lip).mean(0)
-                own_mask = _mask(np.vstack([own_lip, middle[::-1]]) + shift - low, size) * mouth
-                # own[y, x] = avatar[y + low - shift]: the avatar's own teeth moved with their lip, not stretched.
-                source_of = np.float32([[1, 0, low[0] - shift[0]], [0, 1, low[1] - shift[1]]])
+                # The avatar's own row of teeth goes where its lip went: moved, turned with a tilted head, and
+                # scaled a little with a wider mouth, never stretched out of shape.
+                scale, rotation, shift = _similarity_2d(own_lip, lip)
+                own_mask = _mask((np.vstack([own_lip, middle[::-1]]) @ rotation.T) * scale + shift - low, size) * mouth
+                inverse = rotation.T / scale  # own[y, x] = avatar at the similarity's inverse of (x, y) + low
+                source_of = np.hstack([inverse, (inverse @ (low - shift))[:, None]]).astype(np.float32)
                 own = cv2.warpAffine(self._avatar, source_of, (int(size[0]), int(size[1])),
                                      flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
                 layer = layer * (1 - own_mask[..., None]) + own.astype(np.float32) * own_mask[..., None]
