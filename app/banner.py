@@ -27,23 +27,38 @@ class Concern(Enum):
 
 
 class _Row(QWidget):
-    def __init__(self, text: str, actions: Sequence[Action], dismiss: Callable[[], None]):
+    """One message's label, action buttons and dismiss button; kept and reused while the window lives (PySide
+    keeps a few references to None for every widget made and deleted: a banner that came and went with each
+    face lost and found added thousands in a call)."""
+
+    def __init__(self, dismiss: Callable[[], None]):
         super().__init__()
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.label = QLabel(text)
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self.label = QLabel()
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # copy a path or command
-        layout.addWidget(self.label, 1)
-        self.buttons = []
-        for label, handler in actions:
-            button = QPushButton(label)
-            button.clicked.connect(handler)
-            layout.addWidget(button, 0, Qt.AlignmentFlag.AlignTop)
-            self.buttons.append(button)
+        self._layout.addWidget(self.label, 1)
+        self.buttons: list[QPushButton] = []
+        self._handlers: list[Callable[[], None]] = []
         self.close_button = QToolButton(text="✕", toolTip="Dismiss", autoRaise=True)
         self.close_button.clicked.connect(dismiss)
-        layout.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
+        self._layout.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
+
+    def show_message(self, text: str, actions: Sequence[Action]) -> None:
+        self.label.setText(text)
+        self._handlers = [handler for _, handler in actions]
+        labels = [label for label, _ in actions]
+        if labels != [button.text() for button in self.buttons]:
+            for button in self.buttons:
+                button.deleteLater()
+            self.buttons = []
+            for index, label in enumerate(labels):
+                button = QPushButton(label)
+                button.clicked.connect(lambda _=False, i=index: self._handlers[i]())
+                self._layout.insertWidget(self._layout.count() - 1, button, 0, Qt.AlignmentFlag.AlignTop)
+                self.buttons.append(button)
+        self.show()
 
 
 class Banner(QWidget):
@@ -67,20 +82,20 @@ class Banner(QWidget):
         """Show ``text`` under ``key`` (replacing what was there), with a button for each of ``actions``."""
         if self._messages.get(key) == text:
             return
-        self.clear(key)
         self._messages[key] = text
-        row = _Row(text, actions, lambda: self.clear(key))
-        self._rows[key] = row
-        self._layout.addWidget(row)
+        row = self._rows.get(key)
+        if row is None:
+            row = self._rows[key] = _Row(lambda: self.clear(key))
+            self._layout.addWidget(row)
+        row.show_message(text, actions)
         self.show()
 
     def clear(self, key) -> None:
         """Remove ``key``'s message (also what its dismiss button does)."""
         self._messages.pop(key, None)
-        row = self._rows.pop(key, None)
+        row = self._rows.get(key)
         if row is not None:
             row.hide()
-            row.deleteLater()
         self.setVisible(bool(self._messages))
 
     def set(self, key, on: bool, text: str) -> None:
@@ -95,5 +110,5 @@ class Banner(QWidget):
         return dict(self._messages)
 
     def row(self, key) -> _Row | None:
-        """The widgets of ``key``'s message: its label, action buttons and dismiss button."""
-        return self._rows.get(key)
+        """The widgets of ``key``'s message: its label, action buttons and dismiss button (None: no message)."""
+        return self._rows.get(key) if key in self._messages else None

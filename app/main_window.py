@@ -448,16 +448,18 @@ class MainWindow(QMainWindow):
         return Path(self.settings.recordings) if self.settings.recordings else default_recordings_dir()
 
     def toggle_fullscreen(self) -> None:
-        if self._fullscreen is not None:
-            self._fullscreen.close()
-            self._fullscreen.deleteLater()  # a closed top-level view with its shortcuts is otherwise kept
-            self._fullscreen = None
+        # One view, made the first time and hidden between uses: PySide keeps a few references to None for
+        # every widget made and deleted, and this key may be pressed hundreds of times in a stream.
+        if self._fullscreen is None:
+            self._fullscreen = VideoView("")
+            self._fullscreen.setWindowTitle(f"{APP_NAME}: avatar")
+            QShortcut(QKeySequence("Escape"), self._fullscreen, activated=self.toggle_fullscreen)
+            self._fullscreen_key = QShortcut(self._fullscreen)
+            self._fullscreen_key.activated.connect(self.toggle_fullscreen)
+        if self._fullscreen.isVisible():
+            self._fullscreen.hide()
             return
-        self._fullscreen = VideoView("")
-        self._fullscreen.setWindowTitle(f"{APP_NAME}: avatar")
-        QShortcut(QKeySequence("Escape"), self._fullscreen, activated=self.toggle_fullscreen)
-        QShortcut(QKeySequence(self.settings.hotkeys.get("fullscreen", "F")), self._fullscreen,
-                  activated=self.toggle_fullscreen)
+        self._fullscreen_key.setKey(QKeySequence(self.settings.hotkeys.get("fullscreen", "F")))  # as now bound
         self._fullscreen.showFullScreen()
 
     # Dialogs.
@@ -499,7 +501,7 @@ class MainWindow(QMainWindow):
         if self.controls.mirror_box.isChecked():
             picture = picture[:, ::-1]  # exactly what the call sees
         self.avatar_view.show_frame(picture)
-        if self._fullscreen is not None:
+        if self._fullscreen is not None and self._fullscreen.isVisible():
             self._fullscreen.show_frame(picture)
 
     def _on_event(self, event: Event) -> None:
