@@ -30,6 +30,17 @@ def checked(where: str, value, default, zero_ok: bool = False):
     return value
 
 
+def section(parent: dict, key: str, where: str) -> dict:
+    """``parent[key]`` as a mapping (absent or empty: ``{}``); anything else is a ValueError naming ``where``,
+    the key's path (``dataset_params.augmentation_params``): ``.get`` on a list would be a traceback."""
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: needs a mapping of keys, not {value!r}")
+    return value
+
+
 def build(cls, values: dict, where: str, zero_ok: bool = False, **fixed):
     """``cls`` from ``values`` (the keys a YAML section gave, each checked) and ``fixed`` (built elsewhere)."""
     if not isinstance(values, dict):

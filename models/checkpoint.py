@@ -49,6 +49,17 @@ def read_checkpoint(path: str | Path) -> dict:
     return raw
 
 
+def check_finite(path: str | Path, raw: dict) -> None:
+    """Refuse NaN or infinite weights, naming the first such tensor: a run resumed from them trains NaN from
+    its first step to its last."""
+    for network, state in raw.items():
+        if not isinstance(state, dict):
+            continue  # the epoch, or an optimiser's nested state: not weights
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise CheckpointError(f"{path}: {network} {key} holds NaN or infinite values")
+
+
 def unprefixed(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A state dict without the ``module.`` prefix that DataParallel adds to every key."""
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}

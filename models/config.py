@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from .checked import build, checked
+from .checked import build, checked, section
 
 _CONFIG_DIR = Path(__file__).with_name("configs")
 
@@ -87,8 +87,8 @@ def config_from_dict(data: object, name: str, source: str = "config") -> FommCon
                           "kp_detector_params and generator_params")
     params = data["model_params"]
     try:
-        common = _section(params, "common_params")
-        gen = dict(_section(params, "generator_params"))
+        common = section(params, "common_params", "model_params.common_params")
+        gen = dict(section(params, "generator_params", "model_params.generator_params"))
         dense = gen.pop("dense_motion_params", None) or {}
         config = FommConfig(
             name=name,
@@ -96,7 +96,8 @@ def config_from_dict(data: object, name: str, source: str = "config") -> FommCon
             num_channels=checked("common_params.num_channels", common.get("num_channels", 3), 3),
             estimate_jacobian=checked("common_params.estimate_jacobian", common.get("estimate_jacobian", True), True),
             image_size=_image_size(data, params),
-            kp_detector=build(KeypointDetectorConfig, _section(params, "kp_detector_params"), "kp_detector_params"),
+            kp_detector=build(KeypointDetectorConfig, section(params, "kp_detector_params", "model_params.kp_detector_params"),
+                              "kp_detector_params"),
             generator=build(GeneratorConfig, gen, "generator_params",
                             dense_motion=build(DenseMotionConfig, dense, "dense_motion_params")),
         )
@@ -111,21 +112,43 @@ def config_from_dict(data: object, name: str, source: str = "config") -> FommCon
                          ("dense_motion_params.scale_factor", config.generator.dense_motion.scale_factor)):
         if not 0 < scale <= 1:
             problems.append(f"{where}: {scale}; must be above 0 and at most 1")
+    if not problems:
+        problems = _hourglass_problems(config)
     if problems:
         raise ConfigError(f"{source}: {problems[0]}")
     return config
 
 
-def _section(params: dict, key: str) -> dict:
-    value = params.get(key, {})
-    if not isinstance(value, dict):
-        raise ValueError(f"model_params.{key}: needs a mapping of keys, not {value!r}")
-    return value
+def _hourglass_problems(config: FommConfig) -> list[str]:
+    """Frame sizes the hourglasses cannot take: each of ``num_blocks`` halvings must divide evenly, or the
+    way back up does not meet its skip connection (torch's RuntimeError in the middle of a run)."""
+    problems = []
+    for where, scale, blocks in (("kp_detector_params", config.kp_detector.scale_factor, config.kp_detector.num_blocks),
+                                 ("dense_motion_params", config.generator.dense_motion.scale_factor,
+                                  config.generator.dense_motion.num_blocks)):
+        if not _fits(config.image_size, scale, blocks):
+            fitting = [size for size in range(64, 1025) if _fits(size, scale, blocks)]
+            below = [size for size in fitting if size < config.image_size]
+            above = [size for size in fitting if size > config.image_size]
+            smallest = (f"the smallest that can is {fitting[0]}" if not below else
+                        f"the nearest that can are {below[-1]}" + (f" and {above[0]}" if above else "")) \
+                if fitting else "no frame size from 64 to 1024 can"
+            problems.append(f"dataset_params.frame_shape: {config.image_size} pixels cannot run through {where}: "
+                            f"its {blocks} hourglass blocks at scale_factor {scale} need a multiple of "
+                            f"{2 ** blocks} pixels after scaling; {smallest}")
+    return problems
+
+
+def _fits(size: int, scale: float, blocks: int) -> bool:
+    """The hourglass's arithmetic: AntiAliasInterpolation keeps every (1/scale)-th pixel, then each block
+    halves (rounding down) and the decoder doubles back."""
+    scaled = size if scale == 1 else -(-size // int(1 / scale))
+    return scaled % 2 ** blocks == 0
 
 
 def _image_size(data: dict, params: dict) -> int:
     """``dataset_params.frame_shape`` (the authors' place for it), else ``model_params.image_size``, else 256."""
-    shape = (data.get("dataset_params") or {}).get("frame_shape")
+    shape = section(data, "dataset_params", "dataset_params").get("frame_shape")
     if shape is None:
         return checked("model_params.image_size", params.get("image_size", 256), 256)
     if (not isinstance(shape, (list, tuple)) or len(shape) < 2 or shape[0] != shape[1]

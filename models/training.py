@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .checkpoint import build_networks, unprefixed
-from .checked import build
+from .checked import build, section
 from .config import ConfigError, FommConfig
 from .discriminator import DiscriminatorConfig, MultiScaleDiscriminator
 from .losses import (ImagePyramid, RandomTransform, Vgg19, discriminator_loss, equivariance_losses,
@@ -54,12 +54,13 @@ class TrainConfig:
 def train_config_from_dict(data: dict, source: str = "config") -> TrainConfig:
     """The training part of an authors' YAML; unknown keys and wrong types are errors naming the key."""
     try:
-        params = dict(data.get("train_params") or {})
+        params = dict(section(data, "train_params", "train_params"))
         # Loss weights and learning rates may be 0 (a term left out, a network frozen).
         weights = build(LossWeights, params.pop("loss_weights", {}), "train_params.loss_weights", zero_ok=True)
         transform = build(TransformParams, params.pop("transform_params", {}), "train_params.transform_params",
                           zero_ok=True)
-        disc = dict((data.get("model_params") or {}).get("discriminator_params") or {})
+        disc = section(section(data, "model_params", "model_params"), "discriminator_params",
+                       "model_params.discriminator_params")
         return build(TrainConfig, params, "train_params", zero_ok=True, transform_params=transform,
                      loss_weights=weights, discriminator=build(DiscriminatorConfig, disc, "discriminator_params"))
     except (TypeError, ValueError, AttributeError) as exc:

@@ -248,3 +248,64 @@ def test_prepare_data_crops_faces_into_the_training_layout(tmp_path, capsys, cam
     writer.close()
     assert main(["prepare-data", str(flat), "--out", str(tmp_path / "none")]) == 2
     assert "no face found" in capsys.readouterr().err
+
+
+def _train_with(tmp_path, config: dict, *extra: str) -> int:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    (tmp_path / "data" / "train").mkdir(parents=True, exist_ok=True)
+    code = main(["train", "--config", str(path), "--data", str(tmp_path / "data"), "--out",
+                 str(tmp_path / "m.pth.tar"), *extra])
+    return code
+
+
+@pytest.mark.parametrize("sections, message", [
+    ({"dataset_params": [1, 2]}, "dataset_params: needs a mapping of keys, not [1, 2]"),
+    ({"dataset_params": {"augmentation_params": [1]}},
+     "dataset_params.augmentation_params: needs a mapping of keys, not [1]"),
+    ({"dataset_params": {"augmentation_params": {"flip_param": True}}},
+     "dataset_params.augmentation_params.flip_param: needs a mapping of keys, not True"),
+    ({"dataset_params": {"augmentation_params": {"jitter_param": {"brightness": "x"}}}},
+     "dataset_params.augmentation_params.jitter_param.brightness: needs a number of at least 0, not 'x'"),
+    ({"dataset_params": {"id_sampling": "often"}}, "dataset_params.id_sampling: needs true or false"),
+    ({"train_params": [1]}, "train_params: needs a mapping of keys, not [1]"),
+    ({"dataset_params": {"frame_shape": [64, 64, 3]}},
+     "dataset_params.frame_shape: 64 pixels cannot run through kp_detector_params: its 5 hourglass blocks at "
+     "scale_factor 0.25 need a multiple of 32 pixels after scaling; the smallest that can is 125")])
+def test_training_config_sections_of_the_wrong_kind_are_one_error_line_naming_the_key(tmp_path, capsys, sections,
+                                                                                     message):
+    code = _train_with(tmp_path, {**TINY_CONFIG, **sections})
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_a_frame_size_the_hourglass_accepts_runs(tmp_path):
+    """The size the frame_shape message offers (125: a quarter rounds up to 32) does run through the networks."""
+    from models.checkpoint import build_networks
+
+    config = config_from_dict({**TINY_CONFIG, "dataset_params": {"frame_shape": [125, 125, 3]}}, "tiny")
+    kp_detector, generator = build_networks(config)
+    with torch.no_grad():
+        frames = torch.rand(1, 3, 125, 125)
+        keypoints = kp_detector(frames)
+        generator(frames, keypoints, keypoints)
+
+
+def test_train_names_an_unknown_device_and_the_allowed_ones(tmp_path, capsys, tiny_config_path):
+    code = _train_with(tmp_path, yaml.safe_load(tiny_config_path.read_text()), "--device", "tpu")
+    err = capsys.readouterr().err
+    assert code == 2 and err == "error: --device tpu: unknown device; use auto, cpu, cuda or cuda:N\n"
+
+
+def test_train_refuses_a_checkpoint_with_nan_weights_before_training(tmp_path, capsys, tiny_checkpoint,
+                                                                     tiny_config_path):
+    state = torch.load(tiny_checkpoint, weights_only=True)
+    key = sorted(state["kp_detector"])[3]
+    state["kp_detector"][key] = torch.full_like(state["kp_detector"][key], float("nan"))
+    broken = tmp_path / "nan.pth.tar"
+    torch.save(state, broken)
+    code = _train_with(tmp_path, yaml.safe_load(tiny_config_path.read_text()), "--checkpoint", str(broken),
+                       "--device", "cpu")
+    err = capsys.readouterr().err
+    assert code == 2 and err.splitlines()[-1] == f"error: {broken}: kp_detector {key} holds NaN or infinite values"
+    assert not (tmp_path / "m.pth.tar").exists()

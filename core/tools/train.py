@@ -16,11 +16,13 @@ import torch.distributed as dist
 import yaml
 from tqdm import tqdm
 
+from core.engines.choice import check_device
 from core.errors import UserError, model_files
 from core.media.files import written_whole
 from core.media.video_io import frame_files
-from models.checkpoint import read_checkpoint
-from models.config import FommConfig, config_from_dict
+from models.checkpoint import check_finite, read_checkpoint
+from models.checked import checked, section
+from models.config import ConfigError, FommConfig, config_from_dict
 from models.losses import Vgg19
 from models.training import TrainConfig, Trainer, train_config_from_dict
 
@@ -55,12 +57,27 @@ def load_training_config(path: Path) -> tuple[FommConfig, TrainConfig, DatasetPa
             raise UserError(f"{path}: not a readable YAML file ({exc.__class__.__name__})") from None
         model = config_from_dict(data, name=path.stem, source=str(path))
         train = train_config_from_dict(data, source=str(path))
-    dataset = data.get("dataset_params") or {}
-    augmentation = dataset.get("augmentation_params") or {}
-    flips, jitter = augmentation.get("flip_param") or {}, augmentation.get("jitter_param") or {}
-    return model, train, DatasetParams(model.image_size, bool(dataset.get("id_sampling", False)), Augmentation(
-        bool(flips.get("horizontal_flip", False)), bool(flips.get("time_flip", False)),
-        *(float(jitter.get(k, 0.0)) for k in ("brightness", "contrast", "saturation", "hue"))))
+        try:
+            return model, train, _dataset_params(data, model.image_size)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+
+def _dataset_params(data: dict, frame_size: int) -> DatasetParams:
+    """``dataset_params``: each section a mapping and each value of its kind, or a ValueError naming the key."""
+    where = "dataset_params"
+    dataset = section(data, "dataset_params", where)
+    augmentation = section(dataset, "augmentation_params", f"{where}.augmentation_params")
+    flips = section(augmentation, "flip_param", f"{where}.augmentation_params.flip_param")
+    jitter = section(augmentation, "jitter_param", f"{where}.augmentation_params.jitter_param")
+    defaults = Augmentation()
+    return DatasetParams(frame_size, checked(f"{where}.id_sampling", dataset.get("id_sampling", False), False),
+                         Augmentation(*(checked(f"{where}.augmentation_params.flip_param.{key}",
+                                                flips.get(key, False), False)
+                                        for key in ("horizontal_flip", "time_flip")),
+                                      *(checked(f"{where}.augmentation_params.jitter_param.{key}",
+                                                jitter.get(key, 0.0), getattr(defaults, key), zero_ok=True)
+                                        for key in ("brightness", "contrast", "saturation", "hue"))))
 
 
 class VideoFrames(torch.utils.data.Dataset):
@@ -190,6 +207,8 @@ def train(run: TrainRun) -> dict:
     if run.checkpoint is not None:
         with model_files():
             state = read_checkpoint(run.checkpoint)
+            check_finite(run.checkpoint, {n: state[n] for n in ("kp_detector", "generator", "discriminator")
+                                          if n in state})
     torch.manual_seed(run.seed)  # the same initial weights in every process
     vgg = _vgg(run.vgg19, rank)
     trainer = Trainer(model_config, train_config, vgg).to(device)
@@ -242,6 +261,7 @@ def _average(parameters) -> None:
 
 
 def _device(requested: str, local_rank: int) -> torch.device:
+    check_device(requested)
     if requested == "auto":
         return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     if requested.startswith("cuda") and not torch.cuda.is_available():
