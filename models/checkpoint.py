@@ -75,12 +75,17 @@ def load_networks(path: str | Path, config: FommConfig) -> tuple[KeypointDetecto
     return networks
 
 
-def save_safetensors(states: dict[str, dict[str, torch.Tensor]], out: str | Path) -> None:
-    """Write state dicts as one .safetensors file with ``network.key`` names."""
-    from safetensors.torch import save_file
+def save_safetensors(states: dict[str, dict[str, torch.Tensor]], out) -> None:
+    """Write state dicts as one .safetensors file with ``network.key`` names, to a path or a binary file object
+    (written by Python, so that a full disk is an OSError rather than safetensors' own error)."""
+    from safetensors.torch import save, save_file
 
     flat = {f"{n}.{k}": v.detach().contiguous().cpu() for n in NETWORKS for k, v in states[n].items()}
-    save_file(flat, str(out), metadata={"format": "facade-fomm", "networks": ",".join(NETWORKS)})
+    metadata = {"format": "facade-fomm", "networks": ",".join(NETWORKS)}
+    if hasattr(out, "write"):
+        out.write(save(flat, metadata=metadata))
+    else:
+        save_file(flat, str(out), metadata=metadata)
 
 
 def save_pth(networks: tuple[nn.Module, nn.Module], out: str | Path) -> None:

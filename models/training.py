@@ -161,8 +161,9 @@ class Trainer(nn.Module):
                 "optimizer_kp_detector": self.optimizer_kp_detector.state_dict(),
                 "optimizer_discriminator": self.optimizer_discriminator.state_dict(), "epoch": self.epoch}
 
-    def save(self, path: str | Path) -> None:
-        torch.save(self.checkpoint(), str(path))
+    def save(self, out) -> None:
+        """To a path, or to a binary file object (whose own write errors then say what went wrong)."""
+        torch.save(self.checkpoint(), out if hasattr(out, "write") else str(out))
 
     def resume(self, state: dict, optimisers: bool = True) -> None:
         """Load networks strictly (a discriminator only if the checkpoint has one); with ``optimisers``,

@@ -343,3 +343,50 @@ def test_a_key_bound_to_two_actions_is_refused_naming_both(qtbot):
     assert not dialog.isVisible()
     dialog.store(settings)
     assert (settings.hotkeys["record"], settings.hotkeys["mirror"]) == ("M", "N")
+
+
+# A file size limit (RLIMIT_FSIZE, with SIGXFSZ ignored) makes writes fail past it as a full disk does, in a
+# process of its own: EFBIG where a full disk gives ENOSPC, through the same write calls.
+_FULL_DISK = """
+import resource, signal, sys
+sys.path.insert(0, "tests")
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
+"""
+
+
+def _with_a_full_disk(code: str):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    return subprocess.run([sys.executable, "-c", _FULL_DISK + code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_convert_onto_a_full_disk_is_one_error_line_and_leaves_no_file(tmp_path, tiny_checkpoint):
+    out = tmp_path / "tiny.safetensors"
+    done = _with_a_full_disk(f"from main import main; sys.exit(main(['convert', {str(tiny_checkpoint)!r}, "
+                             f"{str(out)!r}]))")
+    assert done.returncode == 2 and done.stderr == f"error: {out}: cannot write (File too large)\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_training_checkpoint_onto_a_full_disk_is_an_error_naming_it_and_leaves_no_file(tmp_path):
+    out = tmp_path / "model.pth.tar"
+    done = _with_a_full_disk(f"""
+from pathlib import Path
+from conftest import TINY_CONFIG
+from core.errors import UserError
+from core.tools.train import _save
+from models.config import config_from_dict
+from models.training import Trainer, train_config_from_dict
+trainer = Trainer(config_from_dict(TINY_CONFIG, "tiny"), train_config_from_dict({{}}))
+try:
+    _save(trainer, Path({str(out)!r}))
+except UserError as exc:
+    print(exc)
+""")
+    assert done.returncode == 0 and done.stdout == f"{out}: cannot write (File too large)\n", done.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -7,7 +7,7 @@ import os
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from core.errors import UserError
 
@@ -17,6 +17,39 @@ def write_text_file(path: Path, text: str, private: bool = False) -> None:
     ``private``: readable by the user alone (0600), for files that hold a key."""
     with written_whole(path, private) as partial:
         partial.write_text(text, encoding="utf-8")
+
+
+def write_binary_file(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """``write(file)`` into ``path``, whole or not at all (see ``written_whole``). A writer that reports a failed
+    write in words of its own (torch.save's RuntimeError "unexpected pos 64 vs 0" on a full disk) has the
+    OSError underneath raised instead, so the error line says what went wrong."""
+    with written_whole(path) as partial, partial.open("wb") as file:
+        kept = _KeepsWriteErrors(file)
+        try:
+            write(kept)
+        except OSError:
+            raise
+        except Exception:
+            if kept.error is not None:
+                raise kept.error from None
+            raise
+
+
+class _KeepsWriteErrors:
+    """A binary file that remembers the OSError of a failed write."""
+
+    def __init__(self, file: BinaryIO):
+        self.file, self.error = file, None
+
+    def write(self, data) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
 
 
 def ensure_folder(folder: Path, what: str) -> Path:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from models.checkpoint import read_state_dicts, save_safetensors
 
 from core.errors import UserError, model_files
+from core.media.files import write_binary_file
 from core.media.video_io import check_not_an_input, check_output_file
 
 
@@ -20,12 +19,4 @@ def convert_checkpoint(checkpoint: Path, out: Path) -> None:
     check_not_an_input(out, checkpoint)
     with model_files():
         state = read_state_dicts(checkpoint)
-    handle, partial = tempfile.mkstemp(prefix=".facade-", suffix=".partial", dir=out.parent)
-    os.close(handle)
-    try:
-        save_safetensors(state, Path(partial))
-        os.replace(partial, out)
-    except OSError as exc:
-        raise UserError(f"{out}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        Path(partial).unlink(missing_ok=True)
+    write_binary_file(out, lambda file: save_safetensors(state, file))

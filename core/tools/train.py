@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from core.engines.choice import check_device
 from core.errors import UserError, model_files
-from core.media.files import written_whole
+from core.media.files import write_binary_file
 from core.media.video_io import frame_files
 from models.checkpoint import check_finite, read_checkpoint
 from models.checked import checked, section
@@ -284,5 +284,4 @@ def _vgg(path: Path | None, rank: int) -> Vgg19 | None:
 
 
 def _save(trainer: Trainer, out: Path) -> None:
-    with written_whole(out) as partial:
-        trainer.save(partial)
+    write_binary_file(out, trainer.save)
