@@ -211,11 +211,12 @@ def _animate(args) -> int:
     from core.face.avatar import load_avatar
     from core.live.builder import prepare_avatar
     from core.media.images import read_image
-    from core.media.video_io import check_not_an_input, open_clip
+    from core.media.video_io import check_not_an_input, check_video_name, open_clip
     from core.tools.animate import aligned_faces, animate_clip, plain_faces
 
     read_image(args.avatar)  # a bad avatar is reported before the engine loads
     clip = open_clip(args.driving)
+    check_video_name(args.out, frames_folder=True)  # before the engine loads, not after
     check_not_an_input(args.out, args.driving, args.avatar)
     choice = _engine_choice(args)
     engine = create_engine(choice)
@@ -241,12 +242,13 @@ def _run(args) -> int:
     from core.media.files import write_text_file
     from core.live.sinks import RecorderSink, VirtualCameraSink, VirtualCameraUnavailable
     from core.media.images import read_image
-    from core.media.video_io import check_not_an_input, check_output_file
+    from core.media.video_io import check_not_an_input, check_output_file, check_video_name
 
     if args.max_frames is not None and args.max_frames < 1:
         raise UserError(f"--max-frames {args.max_frames}: must be at least 1")
     read_image(args.avatar)
     if args.record:
+        check_video_name(args.record)  # as animate's --out: RecorderSink would write an MP4 under any name
         check_not_an_input(args.record, Path(args.camera), args.avatar)
         check_output_file(args.record)
     if args.stats_json:

@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -390,3 +391,65 @@ except UserError as exc:
 """)
     assert done.returncode == 0 and done.stdout == f"{out}: cannot write (File too large)\n", done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+_LONG = "n" * 252  # with an extension, 256 bytes or more: one more than ext4 and most file systems allow
+
+
+@pytest.mark.parametrize("command, out", [
+    ("animate", _LONG + ".mp4"), ("animate", _LONG + "-frames"), ("record", _LONG + ".mp4"),
+    ("stats-json", _LONG + ".json"), ("prepare-data", _LONG + "-data"), ("train", _LONG + ".pth.tar"),
+    ("convert", _LONG + ".safetensors")])
+def test_an_output_name_too_long_for_the_file_system_is_one_error_line_naming_it(tmp_path, capsys, driving_clip,
+                                                                                tiny_checkpoint,
+                                                                                tiny_config_path, command, out):
+    out = tmp_path / out
+    argv = {"animate": ["animate", "--avatar", ASTRONAUT, "--driving", driving_clip, "--out", out],
+            "record": ["run", "--camera", driving_clip, "--avatar", ASTRONAUT, "--record", out],
+            "stats-json": ["run", "--camera", driving_clip, "--avatar", ASTRONAUT, "--stats-json", out],
+            "prepare-data": ["prepare-data", driving_clip, "--out", out],
+            "train": ["train", "--config", tiny_config_path, "--data", tmp_path, "--out", out],
+            "convert": ["convert", tiny_checkpoint, out]}[command]
+    assert main([str(a) for a in argv]) == 2
+    assert capsys.readouterr().err == (f"error: {out}: a name of {len(out.name)} bytes, longer than this file system "
+                                       f"allows (255); choose a shorter name\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_name_that_is_only_an_extension_is_refused(tmp_path, capsys, monkeypatch, driving_clip):
+    monkeypatch.chdir(tmp_path)
+    assert main(["animate", "--avatar", str(ASTRONAUT), "--driving", str(driving_clip), "--out", ".mp4"]) == 2
+    assert capsys.readouterr().err == "error: .mp4: the name is only an extension; give it a name before it (video.mp4)\n"
+    assert list(tmp_path.iterdir()) == []  # no hidden folder of frames
+
+
+@pytest.mark.parametrize("command", ["animate", "run"])
+def test_a_video_name_with_an_extension_no_writer_has_is_refused_alike_by_animate_and_run(tmp_path, capsys,
+                                                                                          driving_clip, command):
+    out = tmp_path / "r.txt"
+    argv = (["animate", "--avatar", ASTRONAUT, "--driving", driving_clip, "--out", out] if command == "animate" else
+            ["run", "--camera", driving_clip, "--avatar", ASTRONAUT, "--record", out])
+    assert main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {out}: cannot write .txt files; use a name ending in .mp4, ") and err.count("\n") == 1
+    assert ("folder name without an extension" in err) == (command == "animate")  # run records videos only
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_prepare_data_onto_a_file_or_a_folder_that_refuses_new_ones_is_one_error_line(tmp_path, capsys,
+                                                                                     driving_clip):
+    import os
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    assert main(["prepare-data", str(driving_clip), "--out", str(a_file)]) == 2
+    assert capsys.readouterr().err == f"error: {a_file}: exists and is not a folder; give the name of a folder to fill\n"
+    assert a_file.read_text() == "mine"
+    read_only = tmp_path / "read-only"
+    read_only.mkdir(mode=0o555)
+    if os.geteuid() == 0:  # root writes in any folder whatever its mode; sysfs makes no folders even for root
+        read_only = Path("/sys")
+    out = read_only / "data"
+    assert main(["prepare-data", str(driving_clip), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {out}: cannot write in {read_only} (") and err.count("\n") == 1

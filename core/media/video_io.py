@@ -231,27 +231,72 @@ def open_writer(out: str | Path, fps: float, size: tuple[int, int]) -> Mp4Writer
     """A video writer for a video name (``.mp4``, ``.mov``, ``.mkv``, ``.avi``, ``.webm``, ``.gif``), a PNG
     folder writer for a name without an extension; any other extension is refused, naming the choices."""
     out = Path(out)
+    check_video_name(out, frames_folder=True)
     if out.suffix.lower() in VIDEO_SUFFIXES:
         return Mp4Writer(out, fps, size)
-    if out.suffix and not out.is_dir():
-        raise UserError(f"{out}: cannot write {out.suffix} files",
-                        f"use a name ending in {', '.join(VIDEO_SUFFIXES)}, or a folder name without an extension "
-                        "for PNG frames")
     return PngFolderWriter(out)
+
+
+def check_video_name(out: Path, frames_folder: bool = False) -> None:
+    """A video output's name has an extension that a writer has: ``--record r.txt`` would otherwise be an MP4
+    under a false name, and one that is only an extension (``.mp4``, to Python a name without one) a hidden
+    folder of frames. ``frames_folder``: a name without an extension is a folder of PNG frames."""
+    check_output_name(out)
+    if out.name.lower() in VIDEO_SUFFIXES:
+        raise UserError(f"{out}: the name is only an extension", f"give it a name before it (video{out.name})")
+    if out.suffix.lower() in VIDEO_SUFFIXES or (frames_folder and (not out.suffix or out.is_dir())):
+        return
+    raise UserError(f"{out}: cannot write {out.suffix} files" if out.suffix else f"{out}: needs a video extension",
+                    f"use a name ending in {', '.join(VIDEO_SUFFIXES)}"
+                    + (", or a folder name without an extension for PNG frames" if frames_folder else ""))
+
+
+def check_output_name(path: Path) -> None:
+    """Names no output may have, checked before the file system is asked anything about them: a name part of
+    more bytes than the file system allows (it answers even ``exists()`` with ENAMETOOLONG)."""
+    limit = _name_max(_nearest_existing(path.parent))
+    for part in path.parts:
+        if len(part.encode()) > limit:
+            raise UserError(f"{path}: a name of {len(part.encode())} bytes, longer than this file system allows "
+                            f"({limit})", "choose a shorter name")
+
+
+def check_output_tree(path: Path) -> None:
+    """A folder that a command fills with folders of its own (``prepare-data --out``): its name fits, it is a
+    folder or can be made one, and something can be made in it: tried, not asked (``os.access`` says yes to
+    root, and to a file system that refuses new folders)."""
+    check_output_name(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: exists and is not a folder", "give the name of a folder to fill")
+    where = _nearest_existing(path)
+    if not where.is_dir():
+        raise UserError(f"{path}: {where} is not a folder")
+    try:
+        hidden_sibling(where / "probe", "", folder=True).rmdir()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write in {where} ({_reason(exc)})") from None
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest folder above that exists (``os.path.exists`` is False, never an error, for a
+    name that is too long)."""
+    path = path.absolute()
+    while not os.path.exists(path) and path != path.parent:
+        path = path.parent
+    return path
 
 
 def check_output_file(path: Path) -> None:
     """A file can be written at ``path``: checked before any work starts."""
+    check_output_name(path)
     if path.is_dir():
         raise UserError(f"{path}: is a folder", "give a file name")
     _check_writable(path.parent, path)
-    limit = _name_max(path.parent)
-    if len(path.name.encode()) > limit:
-        raise UserError(f"{path}: the file name is longer than this file system allows ({limit} bytes)")
 
 
 def check_output_folder(path: Path) -> None:
     """A folder of frames can be written at ``path``: new, or one that holds only frames of an earlier run."""
+    check_output_name(path)
     if path.exists() and not path.is_dir():
         raise UserError(f"{path}: exists and is not a folder")
     if path.is_dir():
@@ -264,6 +309,7 @@ def check_output_folder(path: Path) -> None:
 
 def check_not_an_input(out: Path, *inputs: Path | None) -> None:
     """Refuse an output that would overwrite one of the run's inputs."""
+    check_output_name(out)
     for source in inputs:
         if source is None or not Path(source).exists():
             continue

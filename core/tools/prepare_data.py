@@ -8,7 +8,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.errors import UserError
-from core.media.video_io import PngFolderWriter, open_clip
+from core.media.video_io import PngFolderWriter, check_output_tree, open_clip
 from core.tools.animate import aligned_faces
 
 
@@ -16,6 +16,7 @@ def prepare_data(videos: list[Path], out: Path, size: int = 256, progress: bool 
     """Crop each clip's face (the crop locked on its first face, as the live alignment does); frames with no
     face are left out. Returns how many frames each split received."""
     clips = [open_clip(video) for video in videos]  # every input checked before any work
+    check_output_tree(out)  # and the output: a file or a read-only folder would fail after the first clip
     written = {"train": 0, "test": 0}
     names = _distinct_names([clip.path for clip in clips])
     for number, clip in enumerate(tqdm(clips, unit="clip", desc="prepare", disable=None if progress else True)):
