@@ -130,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="FOMM: also time the plain fp32 eager path in the same run; report ratio and difference")
     bench.set_defaults(handler=_bench)
 
-    doctor = commands.add_parser("doctor", help="check torch, CUDA, face models, cameras, virtual camera")
+    doctor = commands.add_parser("doctor", help="check torch, CUDA, face models, cameras, virtual camera",
+                                 description="Check what Facade needs on this machine. Exit status: 0 when no "
+                                             "check failed (warnings allowed), 1 when any check FAILED.")
     doctor.add_argument("--checkpoint", type=Path, help="also check this checkpoint")
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     doctor.set_defaults(handler=_doctor)
@@ -246,6 +248,9 @@ def _run(args) -> int:
 
     if args.max_frames is not None and args.max_frames < 1:
         raise UserError(f"--max-frames {args.max_frames}: must be at least 1")
+    if args.virtual_cam is None and args.record is None and args.stats_json is None:
+        raise UserError("run: no output: the animation would go nowhere",
+                        "give --virtual-cam, --record OUT.mp4 or --stats-json FILE (any of them, or several)")
     read_image(args.avatar)
     if args.record:
         check_video_name(args.record)  # as animate's --out: RecorderSink would write an MP4 under any name
@@ -447,7 +452,7 @@ def _doctor(args) -> int:
     checks = run_checks(args.checkpoint)
     print(json.dumps({"version": __version__, "checks": as_dicts(checks)}, indent=2) if args.json
           else format_table(checks))
-    return 0
+    return 1 if any(check.status == "failed" for check in checks) else 0  # scripts can tell without parsing
 
 
 def _convert(args) -> int:

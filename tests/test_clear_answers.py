@@ -149,15 +149,16 @@ def test_doctor_checks_the_display(monkeypatch, capsys):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
-    assert main(["doctor", "--json"]) == 0
+    code = main(["doctor", "--json"])
     checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
     assert checks["display"]["status"] == "warning" and "no display" in checks["display"]["detail"]
+    assert code == (1 if any(c["status"] == "failed" for c in checks.values()) else 0)  # a warning is no failure
     monkeypatch.setenv("DISPLAY", ":0")
-    assert main(["doctor", "--json"]) == 0
+    main(["doctor", "--json"])
     checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
     assert checks["display"]["status"] == "ok"
     monkeypatch.setattr("core.tools.display.missing_xcb_libraries", lambda: ["libxcb-cursor.so.0"])
-    assert main(["doctor", "--json"]) == 0
+    assert main(["doctor", "--json"]) == 1  # a FAILED check: scripts can tell from the exit status
     checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
     assert checks["display"]["status"] == "failed" and "libxcb-cursor0" in checks["display"]["advice"]
 
@@ -191,7 +192,8 @@ def test_bench_names_a_checkpoint_only_for_fomm_and_convert_explains_its_argumen
 
 
 def test_a_still_image_as_the_camera_is_one_error_line(capsys, tmp_path):
-    code = main(["run", "--camera", str(ASTRONAUT), "--avatar", str(ASTRONAUT), "--max-frames", "5"])
+    code = main(["run", "--camera", str(ASTRONAUT), "--avatar", str(ASTRONAUT), "--max-frames", "5", "--stats-json",
+                 str(tmp_path / "s.json")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"error: {ASTRONAUT}: a still image, not a camera or a video")
     assert "--avatar" in err and err.count("\n") == 1
@@ -235,7 +237,7 @@ def test_options_the_engine_does_not_read_are_named(capsys, tmp_path, driving_cl
     assert (tmp_path / "o.mp4").is_file()
 
 
-def test_ctrl_c_stops_a_run_waiting_on_a_silent_stream_at_once(silent_stream):
+def test_ctrl_c_stops_a_run_waiting_on_a_silent_stream_at_once(silent_stream, tmp_path):
     import signal
     import subprocess
     import sys
@@ -244,7 +246,8 @@ def test_ctrl_c_stops_a_run_waiting_on_a_silent_stream_at_once(silent_stream):
     from conftest import ROOT
 
     url, accepted = silent_stream
-    run = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "run", "--camera", url, "--avatar", str(ASTRONAUT)],
+    run = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "run", "--camera", url, "--avatar", str(ASTRONAUT),
+                            "--stats-json", str(tmp_path / "s.json")],
                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
     assert accepted.wait(60)  # the run is now inside the stream's open
     time.sleep(0.5)
@@ -453,3 +456,26 @@ def test_prepare_data_onto_a_file_or_a_folder_that_refuses_new_ones_is_one_error
     assert main(["prepare-data", str(driving_clip), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {out}: cannot write in {read_only} (") and err.count("\n") == 1
+
+
+def test_doctor_says_in_its_help_that_a_failed_check_exits_1(capsys):
+    with pytest.raises(SystemExit):
+        main(["doctor", "--help"])
+    assert "1 when any check FAILED" in " ".join(capsys.readouterr().out.split())
+
+
+def test_run_with_no_output_is_refused_naming_the_options_that_give_one(capsys):
+    code = main(["run", "--camera", str(ASTRONAUT), "--avatar", str(ASTRONAUT), "--max-frames", "5"])
+    assert code == 2 and capsys.readouterr().err == (
+        "error: run: no output: the animation would go nowhere; give --virtual-cam, --record OUT.mp4 or "
+        "--stats-json FILE (any of them, or several)\n")
+
+
+@pytest.mark.parametrize("statuses, code", [(("ok", "ok"), 0), (("ok", "warning"), 0), (("warning", "failed"), 1)])
+def test_doctor_exits_1_only_when_a_check_failed(monkeypatch, capsys, statuses, code):
+    from core.tools.doctor import Check
+
+    monkeypatch.setattr("core.tools.doctor.run_checks",
+                        lambda checkpoint: [Check(f"check {n}", status, "detail") for n, status in enumerate(statuses)])
+    assert main(["doctor"]) == code
+    assert ("FAILED" in capsys.readouterr().out) == bool(code)

@@ -245,7 +245,7 @@ def test_a_bad_remote_option_is_one_error_line(capsys, tmp_path):
     from main import main
 
     code = main(["run", "--camera", "0", "--avatar", str(ROOT / "assets/avatars/astronaut.png"),
-                 "--remote", "nonsense", "--max-frames", "1"])
+                 "--remote", "nonsense", "--max-frames", "1", "--virtual-cam"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: --remote nonsense: not a pairing string") and err.count("\n") == 1
 
