@@ -479,3 +479,26 @@ def test_doctor_exits_1_only_when_a_check_failed(monkeypatch, capsys, statuses, 
                         lambda checkpoint: [Check(f"check {n}", status, "detail") for n, status in enumerate(statuses)])
     assert main(["doctor"]) == code
     assert ("FAILED" in capsys.readouterr().out) == bool(code)
+
+
+def test_a_stray_file_that_is_no_zip_in_the_checkpoints_folder_is_skipped_not_blocking(tmp_path, monkeypatch, capsys,
+                                                                                       tiny_checkpoint, caplog,
+                                                                                       tiny_config_path, driving_clip):
+    from core.engines import checkpoints
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    monkeypatch.setattr(checkpoints, "user_checkpoint_dir", lambda: folder)
+    monkeypatch.setattr(checkpoints, "ROOT", tmp_path / "install")
+    # The preferred name, but an interrupted download's HTML page: it must not stand in for the real one.
+    (folder / "vox-adv-cpk.pth.tar").write_text("<html>Quota exceeded</html>")
+    (folder / "vox-cpk.pth.tar").write_bytes(tiny_checkpoint.read_bytes())
+    legacy = tmp_path / "legacy" / "old-cpk.pth.tar"
+    legacy.parent.mkdir()
+    torch.save(torch.load(tiny_checkpoint, weights_only=True), legacy, _use_new_zipfile_serialization=False)
+    assert checkpoints._looks_like_fomm(legacy)  # torch's format before zip files is still a checkpoint
+    out = tmp_path / "o.mp4"
+    code = main(["animate", "--avatar", str(ASTRONAUT), "--driving", str(driving_clip), "--out", str(out),
+                 "--engine", "fomm", "--config", str(tiny_config_path)])
+    assert code == 0 and out.stat().st_size > 0, capsys.readouterr().err
+    assert f"skipped {folder / 'vox-adv-cpk.pth.tar'}: not a FOMM checkpoint" in caplog.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import zipfile
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def find_checkpoint(explicit: str | Path | None = None) -> Path | None:
 
 def _looks_like_fomm(path: Path) -> bool:
     """A cheap look inside, without loading the weights: the networks' names in a safetensors header or in a
-    torch zip's pickle. A file that cannot be told is given the benefit of the doubt."""
+    torch zip's pickle, or the magic number of torch's legacy format (its pickle is not read)."""
     try:
         if path.name.endswith(".safetensors"):
             with path.open("rb") as file:
@@ -67,9 +68,16 @@ def _looks_like_fomm(path: Path) -> bool:
                 pickled = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
                 data = archive.read(pickled) if pickled else b""
             return b"kp_detector" in data and b"generator" in data
+        with path.open("rb") as file:  # neither safetensors nor zip: torch's legacy format, or a stranger
+            return file.read(len(_LEGACY_TORCH)) == _LEGACY_TORCH
     except (OSError, ValueError, zipfile.BadZipFile):
         return False
-    return True
+
+
+# torch.save's format before zip files (the authors' checkpoints may be in it): a pickle of protocol 2 whose
+# first object is torch's magic number. Anything else that is not a zip (an HTML page saved by a failed
+# download, notes, a truncated file) would block every command that finds it, so it is skipped.
+_LEGACY_TORCH = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
 
 
 def missing_checkpoint() -> UserError:
