@@ -211,7 +211,7 @@ def _output(args, default_size):
 def _animate(args) -> int:
     from core.engines import create_engine
     from core.face.avatar import load_avatar
-    from core.live.builder import prepare_avatar
+    from core.live.builder import needs_avatar_face, prepare_avatar
     from core.media.images import read_image
     from core.media.video_io import check_not_an_input, check_video_name, open_clip
     from core.tools.animate import aligned_faces, animate_clip, plain_faces
@@ -225,10 +225,11 @@ def _animate(args) -> int:
     _note_unused_options(choice, engine.name)
     compositor = None
     if args.crop_only or args.no_align:
-        avatar = load_avatar(args.avatar, engine.resolution, not args.no_align, args.avatar_whole_image)
+        avatar = load_avatar(args.avatar, engine.resolution, not args.no_align, args.avatar_whole_image,
+                             needs_avatar_face(engine))
     else:
         avatar, compositor = prepare_avatar(args.avatar, engine.resolution, whole_image=args.avatar_whole_image,
-                                            output=_output(args, None))
+                                            output=_output(args, None), needs_face=needs_avatar_face(engine))
     frames = clip.frames()
     faces = (plain_faces(frames, engine.resolution) if args.no_align
              else aligned_faces(frames, engine.resolution, clip.fps))

@@ -11,7 +11,7 @@ from core.compose.compositor import OutputSettings
 from core.engines import EngineChoice
 from core.errors import UserError
 from core.frames import OutputFrame
-from core.live.builder import LiveSetup, build_pipeline, prepare_avatar
+from core.live.builder import LiveSetup, build_pipeline, needs_avatar_face, prepare_avatar
 from core.live.events import Event
 from core.live.pipeline import LivePipeline
 from core.live.sinks import CallbackSink, RecorderSink, VirtualCameraSink
@@ -64,7 +64,9 @@ class LiveSession(QObject):
     def set_avatar(self, path: str) -> None:
         if self.pipeline is None:
             raise UserError("start a camera first")
-        self.pipeline.set_avatar(*prepare_avatar(path, self.pipeline.engine.resolution, output=self.output))
+        engine = self.pipeline.engine
+        self.pipeline.set_avatar(*prepare_avatar(path, engine.resolution, output=self.output,
+                                                 needs_face=needs_avatar_face(engine)))
         self.avatar_path = path
 
     def set_output(self, output: OutputSettings) -> None:

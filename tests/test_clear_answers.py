@@ -502,3 +502,24 @@ def test_a_stray_file_that_is_no_zip_in_the_checkpoints_folder_is_skipped_not_bl
                  "--engine", "fomm", "--config", str(tiny_config_path)])
     assert code == 0 and out.stat().st_size > 0, capsys.readouterr().err
     assert f"skipped {folder / 'vox-adv-cpk.pth.tar'}: not a FOMM checkpoint" in caplog.text
+
+
+@pytest.mark.parametrize("engine", ["mesh", "fomm"])
+def test_no_face_in_the_avatar_offers_the_whole_image_only_to_an_engine_that_can_use_it(tmp_path, capsys, engine,
+                                                                                     driving_clip, tiny_checkpoint,
+                                                                                     tiny_config_path):
+    faceless = tmp_path / "wall.png"
+    cv2.imwrite(str(faceless), np.random.default_rng(0).integers(90, 110, (300, 300, 3), dtype=np.uint8))
+    argv = ["animate", "--avatar", str(faceless), "--driving", str(driving_clip), "--out", str(tmp_path / "o.mp4"),
+            "--engine", engine] + (["--checkpoint", str(tiny_checkpoint), "--config", str(tiny_config_path)]
+                                   if engine == "fomm" else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {faceless}: no face found in the image; pick a portrait") and err.count("\n") == 1
+    assert ("or use the whole image centred (--avatar-whole-image)" in err) == (engine == "fomm")
+    if engine == "mesh":  # and taking the advice it was given would have led nowhere
+        assert "--avatar-whole-image cannot help it" in err
+        assert main(argv + ["--avatar-whole-image"]) == 2
+        assert "--avatar-whole-image cannot help it" in capsys.readouterr().err
+    else:
+        assert main(argv + ["--avatar-whole-image"]) == 0

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from core.errors import UserError
+from core.face.avatar import NO_FACE_ADVICE_MESH
 from core.face.expression import ExpressionRig
 from core.face.landmarks import FaceLandmarker, inter_ocular
 from core.face.pose import RIGID as _RIGID, similarity_3d
@@ -70,6 +71,7 @@ class MeshEngine:
     name = "mesh"
     device = "cpu"
     pinned_border = True  # the warp's border anchors never move
+    needs_avatar_face = True  # it moves the face mesh it finds: a picture without a face cannot be animated
 
     def __init__(self, options: MeshOptions = MeshOptions()):
         self.options = options
@@ -92,7 +94,7 @@ class MeshEngine:
             full, (self.resolution, self.resolution), interpolation=cv2.INTER_AREA)
         faces = self._image_landmarker.detect(rgb)
         if not faces:
-            raise UserError("the mesh engine needs a face in the avatar, and none was found in it")
+            raise UserError("the mesh engine needs a face in the avatar, and none was found in it", NO_FACE_ADVICE_MESH)
         self._avatar = full
         self._scale = full.shape[0] / self.resolution  # output pixels per grid pixel
         ys, xs = np.mgrid[0:full.shape[0], 0:full.shape[0]].astype(np.float32)

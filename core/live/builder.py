@@ -59,15 +59,21 @@ def build_pipeline(setup: LiveSetup, sinks: list[Sink] = (),
                            on_link=lambda problem, text: on_event and on_event(Event(EventKind.ENGINE, text, problem)))
     try:
         avatar, compositor = prepare_avatar(setup.avatar, engine.resolution, setup.align, setup.whole_image,
-                                            setup.output)
+                                            setup.output, needs_face=needs_avatar_face(engine))
     except UserError as exc:
         raise AvatarError(exc.reason, exc.advice) from None
     return LivePipeline(source, engine, avatar, list(sinks), PipelineSettings(align=setup.align),
                         on_event=on_event, fallback=cpu_fallback, compositor=compositor)
 
 
+def needs_avatar_face(engine) -> bool:
+    """Whether ``engine`` animates only a face it finds in the avatar (the mesh engine), not any picture."""
+    return bool(getattr(engine, "needs_avatar_face", False))
+
+
 def prepare_avatar(path: str | Path, size: int, align: bool = True, whole_image: bool = False,
-                   output: OutputSettings = OutputSettings()) -> tuple[np.ndarray, Compositor | None]:
+                   output: OutputSettings = OutputSettings(),
+                   needs_face: bool = False) -> tuple[np.ndarray, Compositor | None]:
     """An avatar file as the engine's face crop and the compositor that pastes it back into the portrait.
 
     The crop is the face as the output pictures it, pixel for pixel (within MIN_FACE_SIDE and MAX_FACE_SIDE),
@@ -78,7 +84,7 @@ def prepare_avatar(path: str | Path, size: int, align: bool = True, whole_image:
     """
     if not align:
         return load_avatar(path, size, align=False), None
-    portrait, crop = load_portrait(path, whole_image)
+    portrait, crop = load_portrait(path, whole_image, needs_face)
     portrait = replace_background(portrait, output.background)
     compositor = Compositor(portrait, crop, output)
     if MIN_FACE_SIDE <= compositor.face_side <= MAX_FACE_SIDE:
