@@ -523,3 +523,46 @@ def test_no_face_in_the_avatar_offers_the_whole_image_only_to_an_engine_that_can
         assert "--avatar-whole-image cannot help it" in capsys.readouterr().err
     else:
         assert main(argv + ["--avatar-whole-image"]) == 0
+
+
+@pytest.fixture
+def sideways_clip(tmp_path, astronaut):
+    """A clip stored sideways with a rotation tag, as a phone writes one, and its first frame as ffmpeg (and so
+    every player) shows it: turned by the tag."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from core.media.video_io import Mp4Writer
+
+    stored = cv2.resize(astronaut, (160, 96))  # wider than tall, so a frame read sideways shows in its shape
+    plain = tmp_path / "plain.mp4"
+    writer = Mp4Writer(plain, 25, (160, 96))
+    for _ in range(4):
+        writer.write(stored)
+    writer.close()
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    clip = tmp_path / "phone.mp4"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-display_rotation", "90", "-i", str(plain), "-c", "copy",
+                    str(clip)], check=True)
+    shown = tmp_path / "shown.png"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-i", str(clip), "-frames:v", "1", str(shown)], check=True)
+    return clip, cv2.cvtColor(cv2.imread(str(shown)), cv2.COLOR_BGR2RGB)
+
+
+def test_a_video_rotation_tag_is_honoured_wherever_clips_are_read(sideways_clip):
+    from core.live.capture import FrameSource
+    from core.media.video_io import open_clip
+    from core.tools.train import read_frame
+
+    clip, shown = sideways_clip
+    assert shown.shape == (160, 96, 3)  # the tag turns it upright: taller than wide
+    first = next(open_clip(clip).frames())
+    assert first.shape == shown.shape and np.abs(first.astype(int) - shown).mean() < 4
+    trained = read_frame(clip, 0, 96)  # training squares frames, so the shape cannot tell: the content can
+    assert np.abs(trained.astype(int) - cv2.resize(shown, (96, 96), interpolation=cv2.INTER_AREA)).mean() < 4
+    source = FrameSource(clip)
+    capture = source._open()
+    ok, live = capture.read()
+    capture.release()
+    assert ok and live.shape == shown.shape

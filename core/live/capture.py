@@ -17,6 +17,7 @@ from core.frames import CapturedFrame
 from core.live.events import Event, EventKind, SourceState
 from core.live.latest import Latest
 from core.media.images import IMAGE_SUFFIXES
+from core.media.video_io import honour_rotation
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ class FrameSource:
         if not capture.isOpened():
             capture.release()
             return None
+        if not isinstance(self.source, int):  # a file or a stream may carry a rotation tag; a camera does not
+            honour_rotation(capture)
         if not self.is_file:
             s = self.settings
             capture.set(cv2.CAP_PROP_FRAME_WIDTH, s.width)

@@ -33,7 +33,7 @@ class Clip:
             for file in frame_files(self.path):
                 yield read_image(file)
             return
-        capture = cv2.VideoCapture(str(self.path))
+        capture = open_video(self.path)
         try:
             while True:
                 ok, bgr = capture.read()
@@ -56,7 +56,7 @@ def open_clip(path: str | Path) -> Clip:
         return Clip(path, FOLDER_FPS, len(files))
     if path.stat().st_size == 0:
         raise UserError(f"{path}: video file is empty")
-    capture = cv2.VideoCapture(str(path))
+    capture = open_video(path)
     try:
         if not capture.isOpened():
             raise UserError(f"{path}: not a video OpenCV can read")
@@ -68,6 +68,18 @@ def open_clip(path: str | Path) -> Clip:
     finally:
         capture.release()
     return Clip(path, fps if 1 <= fps <= 240 else FOLDER_FPS, max(count, 1))
+
+
+def open_video(path: str | Path) -> cv2.VideoCapture:
+    """A video file's capture, its rotation tag honoured (see ``honour_rotation``)."""
+    return honour_rotation(cv2.VideoCapture(str(path)))
+
+
+def honour_rotation(capture: cv2.VideoCapture) -> cv2.VideoCapture:
+    """Frames turned as the video's rotation tag says: a phone stores a clip filmed upright sideways, with a
+    tag that players follow and OpenCV's FFmpeg backend ignores unless told (the face would lie on its side)."""
+    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    return capture
 
 
 def frame_files(folder: Path) -> list[Path]:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from core.engines.choice import check_device
 from core.errors import UserError, model_files
 from core.media.files import write_binary_file
-from core.media.video_io import frame_files
+from core.media.video_io import frame_files, open_video
 from models.checkpoint import check_finite, read_checkpoint
 from models.checked import checked, section
 from models.config import ConfigError, FommConfig, config_from_dict
@@ -133,7 +133,7 @@ def _person(video: Path) -> str:
 def frame_count(video: Path) -> int:
     if video.is_dir():
         return len(frame_files(video))
-    capture = cv2.VideoCapture(str(video))
+    capture = open_video(video)
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     capture.release()
     if count < 1:
@@ -146,7 +146,7 @@ def read_frame(video: Path, index: int, size: int) -> np.ndarray:
     if video.is_dir():
         bgr = cv2.imread(str(frame_files(video)[index]))
     else:
-        capture = cv2.VideoCapture(str(video))
+        capture = open_video(video)
         capture.set(cv2.CAP_PROP_POS_FRAMES, index)
         ok, bgr = capture.read()
         capture.release()
