@@ -17,13 +17,29 @@ from .settings import AppSettings
 from .widgets import row
 
 
+# The window keeps one of each dialog and shows it again: PySide keeps a few references to None for every
+# widget made and deleted, and a dialog is dozens of widgets.
+
+
 class HelpDialog(QDialog):
     def __init__(self, hotkeys: dict[str, str], parent=None):
         super().__init__(parent)
         self.setWindowTitle("Facade help")
+        self._text = QLabel()
+        self._text.setWordWrap(True)
+        self._text.setOpenExternalLinks(False)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._text)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.show_keys(hotkeys)
+
+    def show_keys(self, hotkeys: dict[str, str]) -> None:
+        """The help, with the keys as they are bound now."""
         rows = "".join(f"<tr><td><b>{hotkeys.get(a.name, a.default_key)}</b>&nbsp;&nbsp;</td><td>{a.label}</td></tr>"
                        for a in ACTIONS)
-        text = QLabel(
+        self._text.setText(
             "<h3>Getting started</h3>"
             "<ol><li>Pick an avatar on the left (or drop your own portrait there).</li>"
             "<li>Look at the camera with a neutral face, matching the avatar's pose (the onion skin, key O, "
@@ -33,13 +49,6 @@ class HelpDialog(QDialog):
             f"<h3>Keys</h3><table>{rows}</table>"
             f"<h3>Virtual camera</h3><p>{virtual_camera_help()}</p>"
             f"<h3>FOMM engine</h3><p>{missing_checkpoint().advice}.</p>")
-        text.setWordWrap(True)
-        text.setOpenExternalLinks(False)
-        layout = QVBoxLayout(self)
-        layout.addWidget(text)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
 
 
 class _KeyEdit(QKeySequenceEdit):
@@ -62,33 +71,29 @@ class SettingsDialog(QDialog):
         form = QFormLayout()
         self._edits = {}
         for action in ACTIONS:
-            edit = _KeyEdit(QKeySequence(settings.hotkeys.get(action.name, action.default_key)))
+            edit = _KeyEdit()
             edit.setMaximumSequenceLength(1)
             self._edits[action.name] = edit
             form.addRow(action.label, edit)
         self._countdown = QSpinBox()
         self._countdown.setRange(0, 10)
         self._countdown.setSuffix(" s")
-        self._countdown.setValue(settings.countdown)
         form.addRow("Calibration countdown", self._countdown)
-        self.recordings = QLineEdit(settings.recordings)
+        self.recordings = QLineEdit()
         self.recordings.setPlaceholderText(str(default_recordings_dir()))
         browse = QPushButton("Choose…")
         browse.clicked.connect(self._choose_recordings)
         form.addRow("Recordings folder", row(self.recordings, browse))
         self.api_enabled = QCheckBox("On: Stream Deck, Streamer.bot and scripts can drive Facade")
-        self.api_enabled.setChecked(settings.api_enabled)
         self.api_port = QSpinBox()
         self.api_port.setRange(1024, 65535)
-        self.api_port.setValue(settings.api_port)
         self.api_port.setToolTip("WebSocket on this TCP port, OSC on the same UDP port")
         self.api_lan = QCheckBox("Allow other devices on the network (they must send the token)")
-        self.api_lan.setChecked(settings.api_lan)
-        token = QLineEdit(settings.api_token, readOnly=True)  # selectable, to copy into the other device
+        self._token = QLineEdit(readOnly=True)  # selectable, to copy into the other device
         form.addRow("Control API (WebSocket, OSC)", self.api_enabled)
         form.addRow("Port", self.api_port)
         form.addRow("", self.api_lan)
-        form.addRow("Token", token)
+        form.addRow("Token", self._token)
         self.problem = QLabel()  # a key bound to two actions: said here, and OK refuses it
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet("color:#c62828;")
@@ -102,6 +107,20 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+        self.show_settings(settings)
+
+    def show_settings(self, settings: AppSettings) -> None:
+        """Show ``settings`` (as they are now, each time the dialog opens)."""
+        defaults = {a.name: a.default_key for a in ACTIONS}
+        for name, edit in self._edits.items():
+            edit.setKeySequence(QKeySequence(settings.hotkeys.get(name, defaults[name])))
+        self._countdown.setValue(settings.countdown)
+        self.recordings.setText(settings.recordings)
+        self.api_enabled.setChecked(settings.api_enabled)
+        self.api_port.setValue(settings.api_port)
+        self.api_lan.setChecked(settings.api_lan)
+        self._token.setText(settings.api_token)
+        self._show_clash()
 
     def _choose_recordings(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Save recordings in",

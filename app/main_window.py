@@ -55,6 +55,8 @@ class MainWindow(QMainWindow):
         self._countdown_left = 0
         self._closed = False
         self._fullscreen: VideoView | None = None
+        self._help: HelpDialog | None = None  # made the first time they are asked for, then shown again
+        self._settings_form: SettingsDialog | None = None
         self._shortcuts: list[QShortcut] = []
         self._camera_probe = camera_probe
         # The pairing string that last connected: the only one stored, so a typo never comes back at each start.
@@ -145,8 +147,8 @@ class MainWindow(QMainWindow):
             shortcut.setParent(None)
         c = self.controls
         handlers = {"calibrate": self.start_calibration, "calibrate_alt": self.start_calibration,
-                    "virtual_camera": c.vcam_button.toggle, "record": self.toggle_recording, "mirror": c.mirror_box.toggle,
-                    "hide": self.hide_button.toggle,
+                    "virtual_camera": c.vcam_button.toggle, "record": self.toggle_recording,
+                    "mirror": c.mirror_box.toggle, "hide": self.hide_button.toggle,
                     "overlay": c.overlay_box.toggle, "fullscreen": self.toggle_fullscreen}
         handlers.update({f"avatar_{i}": (lambda i=i: self._avatar_by_number(i)) for i in range(1, 10)})
         self._shortcuts = []
@@ -465,10 +467,16 @@ class MainWindow(QMainWindow):
     # Dialogs.
 
     def show_help(self) -> None:
-        HelpDialog(self.settings.hotkeys, self).exec()
+        if self._help is None:
+            self._help = HelpDialog(self.settings.hotkeys, self)
+        self._help.show_keys(self.settings.hotkeys)
+        self._help.exec()
 
     def _settings_dialog(self) -> None:
-        dialog = SettingsDialog(self.settings, self)
+        if self._settings_form is None:
+            self._settings_form = SettingsDialog(self.settings, self)
+        dialog = self._settings_form
+        dialog.show_settings(self.settings)
         if dialog.exec():
             dialog.store(self.settings)
             self._bind_keys()
