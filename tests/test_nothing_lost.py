@@ -136,7 +136,7 @@ def test_a_symlinked_output_is_written_through_not_replaced(tmp_path):
     for name in ("me.pth.tar", "me.mp4"):
         (models / name).write_bytes(b"old")
         (tmp_path / name).symlink_to(models / name)
-    _save(SimpleNamespace(save=lambda path: Path(path).write_bytes(b"new")), tmp_path / "me.pth.tar")
+    _save(SimpleNamespace(save=lambda file: file.write(b"new")), tmp_path / "me.pth.tar")  # Trainer.save: to a file
     writer = Mp4Writer(tmp_path / "me.mp4", 25, (64, 64))
     writer.write(np.zeros((64, 64, 3), np.uint8))
     writer.close()
