@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from torch import nn
@@ -161,7 +162,7 @@ class Trainer(nn.Module):
                 "optimizer_kp_detector": self.optimizer_kp_detector.state_dict(),
                 "optimizer_discriminator": self.optimizer_discriminator.state_dict(), "epoch": self.epoch}
 
-    def save(self, out) -> None:
+    def save(self, out: str | os.PathLike | BinaryIO) -> None:
         """To a path, or to a binary file object (whose own write errors then say what went wrong)."""
         torch.save(self.checkpoint(), out if hasattr(out, "write") else str(out))
 
