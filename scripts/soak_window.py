@@ -34,6 +34,7 @@ from PySide6.QtWidgets import QApplication, QDialog  # noqa: E402
 
 from app import settings as app_settings  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
+from soak import resident_mb  # noqa: E402  (beside this script: the headless soak's reading)
 
 _SAMPLE_S = 10
 _STEP_MS = 3000
@@ -58,14 +59,6 @@ class _VirtualCamera:
 
     def close(self):
         pass
-
-
-def _resident_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _plays(path: Path) -> int:
@@ -175,7 +168,7 @@ class _Soak:
         self.samples.append({
             "minute": round((time.monotonic() - self.start) / 60, 2),
             "none": sys.getrefcount(None), "true": sys.getrefcount(True), "false": sys.getrefcount(False),
-            "rss_mb": round(_resident_mb(), 1), "threads": threading.active_count(),
+            "rss_mb": round(resident_mb(), 1), "threads": threading.active_count(),
             "avatar_frames": painted, "painted_since_last": painted - self._last_painted,
             "status": self.window.status_fps.text(), "banner": [str(m) for m in self.window.warnings.values()],
         })

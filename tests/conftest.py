@@ -118,6 +118,27 @@ def camera_video(tmp_path_factory, astronaut) -> Path:
 
 
 @pytest.fixture(scope="session")
+def astronaut_landmarks(astronaut) -> np.ndarray:
+    """The astronaut's face-mesh landmarks, (478, 3) float64 pixels."""
+    from core.face.landmarks import FaceLandmarker
+
+    landmarker = FaceLandmarker(video=False)
+    points = landmarker.detect(astronaut)[0].astype(np.float64)
+    landmarker.close()
+    return points
+
+
+def frames_in(path: Path) -> int:
+    """How many frames a video file really holds (read to the end, not the header's count)."""
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
+
+
+@pytest.fixture(scope="session")
 def avatar_256(astronaut) -> np.ndarray:
     from core.face.avatar import frame_avatar
 

@@ -5,7 +5,7 @@ import pytest
 
 from core.engines.mesh import MeshEngine
 from core.face.expression import EXPRESSIONS, ExpressionRig
-from core.face.landmarks import FaceLandmarker, inter_ocular
+from core.face.landmarks import inter_ocular
 from core.face.pose import RIGID, similarity_3d
 from core.frames import DrivingFace
 from expressions import close_eyes, open_mouth
@@ -14,12 +14,9 @@ NAMES = [e.name for e in EXPRESSIONS]
 OWN_GAP = 0.16  # the astronaut's lips are parted at rest (she smiles with her teeth), in eye distances
 
 
-@pytest.fixture(scope="module")
-def face(astronaut):
-    landmarker = FaceLandmarker(video=False)
-    points = landmarker.detect(astronaut)[0].astype(np.float64)
-    landmarker.close()
-    return points
+@pytest.fixture
+def face(astronaut_landmarks):
+    return astronaut_landmarks.copy()
 
 
 def _value(values, name):

@@ -7,7 +7,7 @@ import pytest
 from conftest import camera_clip
 from core.compose.presence import Presence
 from core.engines.mesh import MeshEngine
-from core.face.landmarks import FaceLandmarker, inter_ocular
+from core.face.landmarks import inter_ocular
 from core.face.plausibility import FaceGate, Implausible
 from core.face.pose import SKULL
 from core.frames import DrivingFace
@@ -33,12 +33,9 @@ def leaving_clip(tmp_path_factory, astronaut):
                        blank=GONE)
 
 
-@pytest.fixture(scope="module")
-def points(astronaut):
-    landmarker = FaceLandmarker(video=False)
-    face = landmarker.detect(astronaut)[0].astype(np.float64)
-    landmarker.close()
-    return face
+@pytest.fixture
+def points(astronaut_landmarks):
+    return astronaut_landmarks.copy()
 
 
 def _gate(points):

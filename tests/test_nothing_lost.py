@@ -9,23 +9,13 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import cv2
 import numpy as np
 import pytest
 
-from conftest import ASTRONAUT, ROOT, camera_clip
+from conftest import ASTRONAUT, ROOT, camera_clip, frames_in
 from core.media.files import write_text_file
 from core.media.video_io import Mp4Writer, PngFolderWriter
 from main import main
-
-
-def _frames_in(path: Path) -> int:
-    capture = cv2.VideoCapture(str(path))
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    capture.release()
-    return count
 
 
 def _cli(capsys, *argv):
@@ -45,7 +35,7 @@ def test_run_record_onto_an_earlier_recording_keeps_it_and_says_where_the_new_on
     assert code == 0, err
     assert earlier.read_bytes() == b"an earlier recording"
     new = tmp_path / "take (2).mp4"
-    assert _frames_in(new) >= 5
+    assert frames_in(new) >= 5
     assert [line for line in err if str(new) in line] == [next(line for line in err if line.startswith("recorded"))]
 
 
@@ -106,7 +96,7 @@ def test_a_recording_survives_kill_9_of_the_app_and_of_its_encoder(tmp_path, cam
         process.kill()
         process.wait()
     assert [p.name for p in tmp_path.iterdir()] == ["rec.mp4"]
-    assert _frames_in(out) >= 60  # of about 5 s recorded at 30 fps, all but the last second or so
+    assert frames_in(out) >= 60  # of about 5 s recorded at 30 fps, all but the last second or so
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a file size limit (RLIMIT_FSIZE) stands in for a full disk")
@@ -125,7 +115,7 @@ def test_a_disk_filling_up_during_run_record_is_exit_2_and_keeps_what_was_record
     assert result.returncode == 2 and len(errors) == 1, result.stderr
     assert errors[0].startswith(f"error: {out}: ") and errors[0].endswith(f"what was recorded is kept in {kept}")
     assert [p.name for p in tmp_path.iterdir()] == [kept.name]
-    assert _frames_in(kept) >= 30
+    assert frames_in(kept) >= 30
 
 
 def test_a_symlinked_output_is_written_through_not_replaced(tmp_path):
@@ -141,7 +131,7 @@ def test_a_symlinked_output_is_written_through_not_replaced(tmp_path):
     writer.write(np.zeros((64, 64, 3), np.uint8))
     writer.close()
     assert (tmp_path / "me.pth.tar").is_symlink() and (models / "me.pth.tar").read_bytes() == b"new"
-    assert (tmp_path / "me.mp4").is_symlink() and _frames_in(models / "me.mp4") == 1
+    assert (tmp_path / "me.mp4").is_symlink() and frames_in(models / "me.mp4") == 1
     assert writer.path == tmp_path / "me.mp4"
     assert sorted(p.name for p in models.iterdir()) == ["me.mp4", "me.pth.tar"]
 

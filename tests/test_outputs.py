@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ASTRONAUT, ROOT
+from conftest import ASTRONAUT, ROOT, frames_in
 from core.errors import UserError
 from core.live.capture import FrameSource
 from core.live.pipeline import LivePipeline, PipelineSettings
@@ -21,20 +21,11 @@ from fakes import SlowEngine
 from main import main
 
 
-def _frames_in(path: Path) -> int:
-    capture = cv2.VideoCapture(str(path))
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    capture.release()
-    return count
-
-
 def _duration_s(path: Path) -> float:
     capture = cv2.VideoCapture(str(path))
     fps = capture.get(cv2.CAP_PROP_FPS)
     capture.release()
-    return _frames_in(path) / fps
+    return frames_in(path) / fps
 
 
 def test_the_encoder_is_started_without_python_code_in_the_child(monkeypatch, tmp_path):
@@ -52,7 +43,7 @@ def test_the_encoder_is_started_without_python_code_in_the_child(monkeypatch, tm
     assert seen and all(k.get("preexec_fn") is None for k in seen)
     if sys.platform != "win32":
         assert all(k.get("process_group") == 0 for k in seen)  # its own group: Ctrl+C does not reach it
-    assert _frames_in(tmp_path / "a.mp4") == 1
+    assert frames_in(tmp_path / "a.mp4") == 1
 
 
 def test_recording_dozens_of_times_while_live_never_freezes(tmp_path, camera_video, avatar_256):
@@ -69,7 +60,7 @@ def test_recording_dozens_of_times_while_live_never_freezes(tmp_path, camera_vid
             paths.append(recorder.path)
     finally:
         pipeline.stop()
-    assert all(_frames_in(p) >= 1 for p in paths)
+    assert all(frames_in(p) >= 1 for p in paths)
 
 
 def test_a_recording_lasts_as_long_as_the_moment_it_recorded(tmp_path, camera_video, avatar_256):
@@ -92,7 +83,7 @@ def test_two_writers_to_the_same_name_keep_both_videos(tmp_path):
     a.close()
     b.close()
     assert {p.name for p in tmp_path.iterdir()} == {"x.mp4", "x (2).mp4"}
-    assert sorted(_frames_in(p) for p in tmp_path.iterdir()) == [1, 3]
+    assert sorted(frames_in(p) for p in tmp_path.iterdir()) == [1, 3]
 
 
 def test_an_output_folder_never_mixes_two_runs_and_a_stopped_run_leaves_none(tmp_path):
@@ -141,7 +132,7 @@ def test_outputs_are_checked_before_the_run(capsys, tmp_path, camera_video):
     assert "does not exist" in capsys.readouterr().err
     long_name = tmp_path / ("n" * 248 + ".mp4")  # valid: 252 characters
     assert main([str(a) for a in base + ["--record", long_name]]) == 0
-    assert _frames_in(long_name) >= 1 and sorted(p.name for p in tmp_path.iterdir()) == sorted(["x.mp4", long_name.name])
+    assert frames_in(long_name) >= 1 and sorted(p.name for p in tmp_path.iterdir()) == sorted(["x.mp4", long_name.name])
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -162,5 +153,5 @@ def test_a_recording_survives_the_ways_a_run_is_stopped(tmp_path, camera_video, 
         time.sleep(0.01)
     process.communicate(timeout=30)
     assert process.returncode in (130, 0)
-    assert _frames_in(out) >= 20  # more than a second of video, playable
+    assert frames_in(out) >= 20  # more than a second of video, playable
     assert [p.name for p in tmp_path.iterdir()] == ["rec.mp4"]  # nothing hidden left behind
