@@ -182,3 +182,21 @@ def test_a_silent_camera_sends_the_avatar_at_rest_to_the_call():
     assert 8 <= len(sent) <= 20
     assert np.array_equal(sent[-1], compositor.compose(avatar, blend=True))
     assert pipeline.stats.frames_out == 0
+
+
+def test_an_avatar_switch_gives_the_last_avatars_memory_back(monkeypatch, camera_video, avatar_256):
+    import sys
+
+    from core.live import memory, pipeline as live
+
+    trims = []
+    monkeypatch.setattr(live, "release_free_memory", lambda: trims.append(1))
+    frames, sink = _collect()
+    running = LivePipeline(FrameSource(camera_video), MeshEngine(), avatar_256, [sink]).start()
+    running.set_avatar(avatar_256[:, ::-1].copy())
+    running.wait(timeout=15)
+    running.stop()
+    assert trims == [1]
+    if sys.platform.startswith("linux"):
+        assert memory._MALLOC_TRIM is not None  # glibc's, found and callable
+        memory.release_free_memory()

@@ -27,6 +27,7 @@ from core.frames import DrivingFace
 from core.frames import CapturedFrame, OutputFrame
 from core.media.images import resize_square
 from core.live.latest import Latest
+from core.live.memory import release_free_memory
 from core.live.overlay import is_low_light
 from core.live.sinks import Sink
 from core.live.stats import RunStats
@@ -411,6 +412,7 @@ class LivePipeline:
             self._avatar = self._last_output = rgb
             if compositor is not None:
                 self._compositor = compositor
+            release_free_memory()  # the last avatar's maps and layers, freed just now
 
     def _report_face(self, found: bool, rejected: Implausible | None) -> None:
         seen = (found, rejected)
