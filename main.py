@@ -26,7 +26,7 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     default = EngineChoice()
     parser.add_argument("--engine", choices=ENGINES, help="fomm when a checkpoint is found, else mesh")
     parser.add_argument("--checkpoint", type=Path, help="FOMM checkpoint (.pth.tar or .safetensors)")
-    parser.add_argument("--config", default=default.config, help="vox-256, taichi-256, mgif-256 or a YAML file")
+    parser.add_argument("--config", default=default.config, help=_config_help())
     parser.add_argument("--device", default=default.device, help=f"{', '.join(DEVICES)} or cuda:N")
     parser.add_argument("--precision", default=default.precision, choices=PRECISIONS,
                         help="auto: fp16 on CUDA, fp32 on the CPU; bf16 for CPUs with native bf16")
@@ -74,6 +74,22 @@ def _add_output_options(parser: argparse.ArgumentParser, size_help: str) -> None
                         help="cover: fill the picture (crop the portrait); contain: the whole portrait over a backdrop")
     parser.add_argument("--background", type=_background, default=OutputSettings.background,
                         help="portrait (its own), blur, or a colour for chroma key: green, blue, #RRGGBB")
+
+
+def _config_help(prefix: str = "") -> str:
+    """Every --config takes the same names, listed from the shipped files so the help never goes stale."""
+    from models.config import available_configs
+
+    return f"{prefix}{', '.join(available_configs())} or a YAML file"
+
+
+def _check_config(name_or_path: str) -> None:
+    """A --config name or file resolved as animate resolves it, before anything slower is checked."""
+    from core.errors import model_files
+    from models.config import config_path
+
+    with model_files():
+        config_path(name_or_path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="be a remote GPU worker for Facade clients elsewhere")
     serve.add_argument("--bind", required=True, help="tcp://HOST:PORT to listen on (tcp://0.0.0.0:5555: every address)")
     serve.add_argument("--checkpoint", type=Path, help="FOMM checkpoint (.pth.tar or .safetensors)")
-    serve.add_argument("--config", default="vox-256", help="vox-256, taichi-256, mgif-256 or a YAML file")
+    serve.add_argument("--config", default="vox-256", help=_config_help())
     serve.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     serve.add_argument("--precision", default="auto", help="auto: fp16 on CUDA, fp32 on the CPU")
     serve.add_argument("--pairing-file", type=Path, help="also write the pairing string to this file")
@@ -149,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
 
     train = commands.add_parser("train", help="train (or fine-tune) a FOMM model on videos, the authors' way")
-    train.add_argument("--config", required=True, type=Path, help="the authors' YAML (model, train, dataset params)")
+    train.add_argument("--config", required=True,
+                       help=_config_help("the authors' YAML (model, train and dataset params): "))
     train.add_argument("--data", required=True, type=Path, help="DIR with train/ and test/ (videos or frame folders)")
     train.add_argument("--out", required=True, type=Path, help="MODEL.pth.tar to write (and update every "
                                                                "checkpoint_freq epochs)")
@@ -166,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.set_defaults(handler=_prepare_data)
 
     evaluate = commands.add_parser("evaluate", help="the paper's reconstruction L1 on test videos, as JSON")
-    evaluate.add_argument("--config", required=True, type=Path)
+    evaluate.add_argument("--config", required=True, help=_config_help())
     evaluate.add_argument("--checkpoint", required=True, type=Path)
     evaluate.add_argument("--data", required=True, type=Path)
     evaluate.add_argument("--device", default="auto")
@@ -414,8 +431,8 @@ def _train(args) -> int:
 
     if args.max_steps is not None and args.max_steps < 1:
         raise UserError(f"--max-steps {args.max_steps}: must be at least 1")
-    for option, path in (("--config", args.config), ("--data", args.data), ("--checkpoint", args.checkpoint),
-                         ("--vgg19", args.vgg19)):
+    _check_config(args.config)
+    for option, path in (("--data", args.data), ("--checkpoint", args.checkpoint), ("--vgg19", args.vgg19)):
         if path is not None and not path.exists():
             raise UserError(f"{option} {path}: not found")
     check_output_file(args.out)
@@ -440,7 +457,8 @@ def _evaluate(args) -> int:
     from core.errors import UserError
     from core.tools.evaluate import evaluate
 
-    for option, path in (("--config", args.config), ("--data", args.data), ("--checkpoint", args.checkpoint)):
+    _check_config(args.config)
+    for option, path in (("--data", args.data), ("--checkpoint", args.checkpoint)):
         if not path.exists():
             raise UserError(f"{option} {path}: not found")
     print(json.dumps(evaluate(args.config, args.checkpoint, args.data, args.device)))

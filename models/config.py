@@ -62,8 +62,9 @@ def available_configs() -> list[str]:
     return sorted(p.stem for p in _CONFIG_DIR.glob("*.yaml"))
 
 
-def load_config(name_or_path: str | Path) -> FommConfig:
-    """A shipped configuration by name (``vox-256``) or a YAML file in the authors' layout."""
+def config_path(name_or_path: str | Path) -> Path:
+    """The YAML file of a shipped configuration's name (``vox-256``) or of a path; every command that takes
+    ``--config`` resolves it here, so a name one accepts no other refuses."""
     path = Path(name_or_path)
     if path.suffix.lower() not in (".yaml", ".yml"):
         if str(name_or_path) not in available_configs():
@@ -72,6 +73,12 @@ def load_config(name_or_path: str | Path) -> FommConfig:
         path = _CONFIG_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
+    return path
+
+
+def load_config(name_or_path: str | Path) -> FommConfig:
+    """A shipped configuration by name (``vox-256``) or a YAML file in the authors' layout."""
+    path = config_path(name_or_path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:

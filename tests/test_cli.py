@@ -97,6 +97,11 @@ def test_bench_fomm_prints_the_contract_json(capsys, tiny_checkpoint, tiny_confi
     (["bench", "--engine", "fomm", "--device", "tpu"], "--device tpu: unknown device"),
     (["bench", "--engine", "fomm", "--frames", "0"], "--frames 0: must be at least 1"),
     (["convert", "missing.pth.tar", "out.safetensors"], "missing.pth.tar: checkpoint file not found"),
+    # train and evaluate resolve --config as animate does: a shipped name passes, the missing --data is the error
+    (["train", "--config", "vox-256", "--data", "nodata", "--out", "o.pth.tar"], "--data nodata: not found"),
+    (["evaluate", "--config", "vox-256", "--checkpoint", "c.pth.tar", "--data", "nodata"], "--data nodata: not found"),
+    (["train", "--config", "vox-512", "--data", "nodata", "--out", "o.pth.tar"], "unknown config 'vox-512'"),
+    (["evaluate", "--config", "gone.yaml", "--checkpoint", "c", "--data", "d"], "gone.yaml: config file not found"),
 ])
 def test_bad_input_is_one_error_line_and_exit_code_2(capsys, tmp_path, monkeypatch, argv, expected):
     monkeypatch.chdir(tmp_path)

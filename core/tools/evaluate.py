@@ -13,7 +13,7 @@ from core.frames import DrivingFace
 from core.tools.train import VideoFrames, load_training_config, read_frame
 
 
-def evaluate(config: Path, checkpoint: Path, data: Path, device: str = "auto", progress: bool = True) -> dict:
+def evaluate(config: str | Path, checkpoint: Path, data: Path, device: str = "auto", progress: bool = True) -> dict:
     """Mean L1 (images in [0, 1]) between each test frame and its reconstruction from the video's first
     frame with the frame's own keypoints (absolute, as in the paper), beside the L1 of the still first frame."""
     _, _, params = load_training_config(config)

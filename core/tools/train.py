@@ -22,7 +22,7 @@ from core.media.files import write_binary_file
 from core.media.video_io import frame_files, open_video
 from models.checkpoint import check_finite, read_checkpoint
 from models.checked import checked, section
-from models.config import ConfigError, FommConfig, config_from_dict
+from models.config import ConfigError, FommConfig, config_from_dict, config_path
 from models.losses import Vgg19
 from models.training import TrainConfig, Trainer, train_config_from_dict
 
@@ -48,9 +48,11 @@ class DatasetParams:
     augmentation: Augmentation = field(default_factory=Augmentation)
 
 
-def load_training_config(path: Path) -> tuple[FommConfig, TrainConfig, DatasetParams]:
-    """The authors' YAML: model_params, train_params and dataset_params; errors name the key."""
+def load_training_config(name_or_path: str | Path) -> tuple[FommConfig, TrainConfig, DatasetParams]:
+    """The authors' YAML, a shipped one by name (``vox-adv-256``) or a file: model_params, train_params and
+    dataset_params; errors name the key."""
     with model_files():
+        path = config_path(name_or_path)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -184,7 +186,7 @@ def _jitter(rgb: np.ndarray, brightness: float, contrast: float, saturation: flo
 
 @dataclass(frozen=True)
 class TrainRun:
-    config: Path
+    config: str | Path  # a shipped config's name or a YAML file
     data: Path
     out: Path
     checkpoint: Path | None = None
