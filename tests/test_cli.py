@@ -99,6 +99,7 @@ def test_bench_fomm_prints_the_contract_json(capsys, tiny_checkpoint, tiny_confi
     (["convert", "missing.pth.tar", "out.safetensors"], "missing.pth.tar: checkpoint file not found"),
     # train and evaluate resolve --config as animate does: a shipped name passes, the missing --data is the error
     (["train", "--config", "vox-256", "--data", "nodata", "--out", "o.pth.tar"], "--data nodata: not found"),
+    (["train", "--config", "vox-adv-256", "--data", "nodata", "--out", "o.pth.tar"], "--data nodata: not found"),
     (["evaluate", "--config", "vox-256", "--checkpoint", "c.pth.tar", "--data", "nodata"], "--data nodata: not found"),
     (["train", "--config", "vox-512", "--data", "nodata", "--out", "o.pth.tar"], "unknown config 'vox-512'"),
     (["evaluate", "--config", "gone.yaml", "--checkpoint", "c", "--data", "d"], "gone.yaml: config file not found"),

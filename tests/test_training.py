@@ -4,6 +4,7 @@ the published format, two data-parallel processes, and the train/evaluate comman
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -309,3 +310,38 @@ def test_train_refuses_a_checkpoint_with_nan_weights_before_training(tmp_path, c
     err = capsys.readouterr().err
     assert code == 2 and err.splitlines()[-1] == f"error: {broken}: kp_detector {key} holds NaN or infinite values"
     assert not (tmp_path / "m.pth.tar").exists()
+
+
+def test_the_shipped_training_configs_have_the_authors_values():
+    from core.tools.train import load_training_config
+    from models.config import FommConfig
+    from models.training import TrainConfig
+
+    vox_model, vox, vox_data = load_training_config("vox-256")
+    adv_model, adv, adv_data = load_training_config("vox-adv-256")
+    # the published networks (FommConfig's defaults are vox-256's) under both names
+    assert vox_model == FommConfig(name="vox-256") and adv_model == FommConfig(name="vox-adv-256")
+    assert vox_data == adv_data and vox_data.id_sampling and vox_data.augmentation.hue == 0.1
+    assert vox == replace(TrainConfig(), discriminator=replace(TrainConfig().discriminator, sn=True))
+    assert (adv.num_epochs, adv.batch_size, adv.epoch_milestones, adv.loss_weights.generator_gan,
+            adv.discriminator.use_kp) == (150, 36, (), 1, True)
+    tiny_model, tiny, _ = load_training_config("tiny-cpu")
+    assert tiny_model.image_size == 64 and tiny.batch_size == 8 and tiny_model.generator.block_expansion == 16
+
+
+def test_the_readme_recipe_trains_the_tiny_config_by_name(tmp_path, capsys, astronaut):
+    """prepare-data on five clips (every fifth goes to test/), then train and evaluate tiny-cpu by name."""
+    from conftest import camera_clip
+
+    clips = [camera_clip(tmp_path / f"clip{i}.mp4", astronaut, 8, motion=lambda f, i=i: {"dx": f * (i + 1)})
+             for i in range(5)]
+    data, model = tmp_path / "my_data", tmp_path / "me.pth.tar"
+    assert main(["prepare-data", *map(str, clips), "--out", str(data), "--size", "64"]) == 0
+    assert sorted(p.name for p in (data / "test").iterdir()) == ["clip4"]
+    assert main(["train", "--config", "tiny-cpu", "--data", str(data), "--out", str(model), "--max-steps", "2",
+                 "--device", "cpu"]) == 0
+    assert f"wrote {model}" in capsys.readouterr().err
+    assert main(["evaluate", "--config", "tiny-cpu", "--checkpoint", str(model), "--data", str(data),
+                 "--device", "cpu"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["videos"] == 1 and report["frames"] == len(list((data / "test" / "clip4").iterdir())) > 1
