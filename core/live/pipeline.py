@@ -27,7 +27,7 @@ from core.frames import DrivingFace
 from core.frames import CapturedFrame, OutputFrame
 from core.media.images import resize_square
 from core.live.latest import Latest
-from core.live.memory import release_free_memory
+from core.live.memory import TRIM_SECONDS, release_free_memory
 from core.live.overlay import is_low_light
 from core.live.sinks import Sink
 from core.live.stats import RunStats
@@ -118,6 +118,7 @@ class LivePipeline:
         self._avatar_lock = threading.Lock()
         self._last_output: np.ndarray = self._avatar
         self._presence = Presence()
+        self._trimmed_at = time.monotonic()
         self._card = HideCard()
         self._face_seen: tuple[bool, Implausible | None] | None = None
         self._dark = False
@@ -371,6 +372,7 @@ class LivePipeline:
                     engine_ms = self._render(item)
                 if engine_ms is not None:
                     self._timing.rendered(engine_ms / 1000)
+            self._trim_now_and_then()
             self._presence.update(item.face is not None and engine_ms is not None, item.captured.timestamp)
             self._emit(item, self._presence.blend(self._avatar, self._last_output, getattr(self.engine, "ease", None)),
                        engine_ms)
@@ -403,6 +405,12 @@ class LivePipeline:
         self._engine_calibration = 0  # the new engine takes the next frame as its neutral pose
         self._calibration_wanted.set()
 
+    def _trim_now_and_then(self) -> None:
+        now = time.monotonic()
+        if now - self._trimmed_at > TRIM_SECONDS:
+            self._trimmed_at = now
+            release_free_memory()
+
     def _apply_pending_avatar(self) -> None:
         with self._avatar_lock:
             pending, self._pending_avatar = self._pending_avatar, None
@@ -412,7 +420,6 @@ class LivePipeline:
             self._avatar = self._last_output = rgb
             if compositor is not None:
                 self._compositor = compositor
-            release_free_memory()  # the last avatar's maps and layers, freed just now
 
     def _report_face(self, found: bool, rejected: Implausible | None) -> None:
         seen = (found, rejected)
