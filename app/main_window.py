@@ -10,7 +10,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMainWindow, QPushButton, QSplitter,
                                QWidget)
 
-from core.engines.checkpoints import find_checkpoint
+from core.engines.checkpoints import find_checkpoint, identify_checkpoint
 from core.control.actions import MAX_TEXT
 from core.errors import UserError
 from core.live.capture import list_cameras
@@ -311,6 +311,8 @@ class MainWindow(QMainWindow):
         return self.settings.engine.checkpoint is not None or find_checkpoint() is not None
 
     def load_checkpoint(self, path: str) -> None:
+        # Which copy it is, as the doctor says it; whether it loads is the engine's to report on restart.
+        self.statusBar().showMessage(f"{Path(path).name}: {identify_checkpoint(Path(path))}", 10000)
         self.settings.engine = replace(self.settings.engine, checkpoint=Path(path), engine="fomm")
         self.controls.apply(self.settings, has_checkpoint=True)
         self.restart()

@@ -365,6 +365,9 @@ def test_a_pairing_string_that_never_connected_is_not_stored(window, qtbot, tmp_
 
 def test_a_checkpoint_that_does_not_fit_says_why_while_mesh_runs(window, qtbot, tiny_checkpoint):
     window.load_checkpoint(str(tiny_checkpoint))  # the tiny networks' weights, for vox-256's
+    # Load model… names the copy through the doctor's function (identify_checkpoint)
+    assert window.statusBar().currentMessage() == "tiny-cpk.pth.tar: not a published copy of vox-adv-cpk.pth.tar " \
+                                                   "(size or hash differ)"
     assert window.session.pipeline.engine.name == "mesh"
     qtbot.wait(500)
     message = window.warnings[Concern.ENGINE]

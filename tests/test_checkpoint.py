@@ -113,3 +113,47 @@ def test_weights_of_another_config_are_refused(tmp_path):
     save_pth(networks, tmp_path / "vox.pth.tar")
     message = _error(tmp_path / "vox.pth.tar", load_config("mgif-256"))
     assert "jacobian.weight is [40, 35, 7, 7], expected [4, 35, 7, 7]" in message
+
+
+def _fake_copies(monkeypatch, authors: bytes, pruned: bytes):
+    """The published copies' constants shrunk to small files: what is tested is the lookup, not 750 MB."""
+    import hashlib
+
+    from core.engines import checkpoints
+
+    copies = (checkpoints.PublishedCopy("the authors' copy", range(len(authors), len(authors) + 1), "sha256",
+                                        hashlib.sha256(authors).hexdigest()),
+              checkpoints.PublishedCopy("the pruned copy", range(len(pruned) - 5, len(pruned) + 5), "md5",
+                                        hashlib.md5(pruned).hexdigest()))
+    monkeypatch.setattr(checkpoints, "PUBLISHED_COPIES", copies)
+    monkeypatch.setattr(checkpoints, "_HASH_CHUNK", 7)  # several chunks, so the chunked digest is the whole one
+
+
+def test_a_published_copy_is_named_by_size_then_hash(tmp_path, monkeypatch):
+    from core.engines import checkpoints
+
+    authors, pruned = b"authors" * 50, b"pruned" * 20
+    _fake_copies(monkeypatch, authors, pruned)
+    for name, data, expected in (("a.pth.tar", authors, "the authors' copy"), ("p.pth.tar", pruned, "the pruned copy"),
+                                 ("same-size.pth.tar", b"x" * len(authors), checkpoints.NOT_PUBLISHED)):
+        (tmp_path / name).write_bytes(data)
+        assert checkpoints.identify_checkpoint(tmp_path / name) == expected
+    (tmp_path / "other.pth.tar").write_bytes(b"y" * 1000)
+    monkeypatch.setattr(checkpoints, "_digest", lambda *a: pytest.fail("hashed a file of another size"))
+    assert checkpoints.identify_checkpoint(tmp_path / "other.pth.tar") == checkpoints.NOT_PUBLISHED
+
+
+def test_doctor_names_the_copy_or_says_it_is_neither_but_loads(tmp_path, monkeypatch, tiny_checkpoint):
+    from core.tools import doctor
+
+    data = tiny_checkpoint.read_bytes()
+    _fake_copies(monkeypatch, data, b"pruned" * 20)
+    # the doctor loads with vox-256's networks; the tiny ones stand in for them here
+    monkeypatch.setattr("models.checkpoint.load_networks", lambda path, config: None)
+    check = doctor._checkpoint(tiny_checkpoint)
+    assert check.status == "ok" and "the authors' copy; loads strictly" in check.detail
+    other = tmp_path / "retrained.pth.tar"
+    other.write_bytes(data + b"\0")
+    check = doctor._checkpoint(other)
+    assert check.status == "ok" and "not a published copy of vox-adv-cpk.pth.tar" in check.detail
+    assert "but it loads strictly" in check.detail

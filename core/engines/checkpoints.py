@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import pickle
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserError
@@ -16,9 +18,55 @@ CHECKPOINT_SUFFIXES = (".pth.tar", ".pth", ".safetensors")
 _PREFERRED = ("vox-adv-cpk", "vox-cpk")
 
 HOW_TO_GET_ONE = (
-    "get vox-adv-cpk.pth.tar (published by the First Order Motion Model authors and the avatarify project), "
+    "get vox-adv-cpk.pth.tar (published by the First Order Motion Model authors and the avatarify project; "
+    "`doctor --checkpoint FILE` says which copy a file is), "
     "put it in a checkpoints/ folder next to Facade or in {user_dir}, or pass --checkpoint; "
     "until then the mesh engine works without one")
+
+
+
+
+@dataclass(frozen=True)
+class PublishedCopy:
+    """One circulating copy of the published checkpoint: its sizes in bytes (cheap to read, so a file of
+    another size is never hashed) and its digest."""
+
+    description: str
+    sizes: range
+    algorithm: str
+    digest: str
+
+
+# vox-adv-cpk.pth.tar circulates as two files with the same networks. The authors' whole file; and avatarify's
+# copy without the discriminator and optimisers, published as "228 MB" with its md5 but not its exact byte
+# count, so any size from 200 to 250 MB is hashed (MB or MiB, and avatarify's later "229MB" all fall inside).
+PUBLISHED_COPIES = (
+    PublishedCopy("the authors' vox-adv-cpk.pth.tar (750,926,934 bytes, with the discriminator and optimisers)",
+                  range(750_926_934, 750_926_935), "sha256",
+                  "6792d6810d7f46e3c5c487a1cfec916b96fad8912c3c6cc81baa1fc300c820d3"),
+    PublishedCopy("avatarify's vox-adv-cpk.pth.tar (228 MB: the authors' networks without the discriminator and "
+                  "optimisers)", range(200_000_000, 250_000_001), "md5", "8a45a24037871c045fbb8a6a8aa95ebc"),
+)
+NOT_PUBLISHED = "not a published copy of vox-adv-cpk.pth.tar (size or hash differ)"
+_HASH_CHUNK = 1 << 20  # hashed a megabyte at a time: a 750 MB file never sits in memory whole
+
+
+def identify_checkpoint(path: Path) -> str:
+    """Which published copy ``path`` is (by size, then hash), or NOT_PUBLISHED; the doctor and the window's
+    Load model... both say it, so a user can tell a good download from a damaged or different one."""
+    size = path.stat().st_size
+    for copy in PUBLISHED_COPIES:
+        if size in copy.sizes and _digest(path, copy.algorithm) == copy.digest:
+            return copy.description
+    return NOT_PUBLISHED
+
+
+def _digest(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with path.open("rb") as file:
+        while chunk := file.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def user_checkpoint_dir() -> Path:

@@ -112,7 +112,7 @@ def _checkpoint(explicit: Path | None) -> Check:
     from models.checkpoint import load_networks
     from models.config import load_config
 
-    from core.engines.checkpoints import find_checkpoint, missing_checkpoint
+    from core.engines.checkpoints import NOT_PUBLISHED, find_checkpoint, identify_checkpoint, missing_checkpoint
     from core.errors import UserError, model_files
 
     try:
@@ -126,7 +126,10 @@ def _checkpoint(explicit: Path | None) -> Check:
             load_networks(path, load_config("vox-256"))
     except UserError as exc:
         return Check("FOMM checkpoint", "failed", str(exc), "use vox-cpk.pth.tar or vox-adv-cpk.pth.tar as published")
-    return Check("FOMM checkpoint", "ok", f"{path} loads strictly (vox-256)")
+    identity = identify_checkpoint(path)
+    if identity == NOT_PUBLISHED:
+        return Check("FOMM checkpoint", "ok", f"{path}: {identity}, but it loads strictly (vox-256)")
+    return Check("FOMM checkpoint", "ok", f"{path}: {identity}; loads strictly (vox-256)")
 
 
 def _ffmpeg() -> Check:
