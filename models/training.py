@@ -1,4 +1,4 @@
-"""Training FOMM as the authors do (TRAINING.md): the objective of one step, the optimisers, checkpoints."""
+"""Training FOMM as the authors do (their train.py and YAML): the objective of one step, the optimisers, checkpoints."""
 
 from __future__ import annotations
 

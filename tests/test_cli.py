@@ -228,3 +228,18 @@ def test_run_on_a_short_clip_calibrates_on_the_first_face_when_asked_and_says_wh
                      "the end (--calibrate first takes the first face as the neutral pose)"]
     code, err, moved = recorded("first.mp4", "--calibrate", "first")
     assert code == 0 and "never calibrated" not in err and moved > 2
+
+
+def test_the_readme_names_only_configs_and_files_the_repo_has():
+    """Every --config in the README resolves (a shipped name), and no doc points outside the repository."""
+    import re
+
+    from models.config import config_path
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    names = set(re.findall(r"--config ([a-z][\w.-]*)", readme))  # not the placeholders (NAME|PATH.yaml, ..)
+    assert {"vox-adv-256", "tiny-cpu"} <= names
+    for name in names:
+        assert config_path(name).is_file()
+    for text in (readme, (ROOT / ".importlinter").read_text(encoding="utf-8")):
+        assert "../shared" not in text and "TRAINING.md" not in text and "DESIGN.md" not in text
