@@ -11,7 +11,6 @@ from core.errors import UserError, model_files
 ENGINES = ("mesh", "fomm", "remote")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-BUILTIN_CONFIGS = ("vox-256", "taichi-256", "mgif-256")
 MESH_RESOLUTIONS = (256, 512)
 # How long an offline command (animate, bench) waits for a remote worker's answer to each frame before it fails:
 # a CPU worker or a busy GPU may take seconds, and an offline output must be the worker's, never a stand-in's.
