@@ -12,7 +12,6 @@ from core.engines import EngineChoice
 from core.errors import UserError
 from core.frames import OutputFrame
 from core.live.builder import LiveSetup, build_pipeline, needs_avatar_face, prepare_avatar
-from core.live.events import Event
 from core.live.pipeline import LivePipeline
 from core.live.sinks import CallbackSink, RecorderSink, VirtualCameraSink
 
