@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from pythonosc.osc_message import OscMessage
+from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.osc_server import ThreadingOSCUDPServer
+from pythonosc.udp_client import SimpleUDPClient
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
@@ -21,7 +24,7 @@ from conftest import ASTRONAUT, moved, open_window
 from core.compose.card import FADE_SECONDS, HideCard, make_card
 from core.compose.compositor import OutputSettings
 from core.control.actions import Action, Command, ControlError, State
-from core.control.server import BURST, MAX_MESSAGE, RATE, ApiSettings, ControlServer
+from core.control.server import BURST, MAX_MESSAGE, MAX_SUBSCRIBERS, RATE, ApiSettings, ControlServer
 from core.engines import EngineChoice
 from core.errors import UserError
 from core.live.builder import LiveSetup, build_pipeline
@@ -128,6 +131,106 @@ def test_state_is_pushed_on_every_change_and_only_then(server):
         server.publish(State(hidden=True, avatar="astronaut"))  # no change: nothing goes out
         with pytest.raises(TimeoutError):
             ws.recv(timeout=0.3)
+
+
+class OscListener:
+    """A show controller's end: python-osc's own UDP server, collecting every /facade/state/<field> it is sent."""
+
+    def __init__(self):
+        dispatcher = Dispatcher()
+        self.received: list[tuple[str, object]] = []
+        dispatcher.map("/facade/state/*", lambda address, value: self.received.append((address[14:], value)))
+        self._server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def take(self, count: int, timeout: float = 5) -> dict:
+        """The next ``count`` fields received (waiting for them), as a dict."""
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        taken, self.received = self.received[:count], self.received[count:]
+        assert len(taken) == count, f"{len(taken)} of {count} fields came"
+        return dict(taken)
+
+    def close(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_osc_subscribers_are_told_the_state_and_each_change(server):
+    listener, other = OscListener(), OscListener()
+    try:
+        server.publish(State(avatar="astronaut", engine="mesh"))
+        client = SimpleUDPClient("127.0.0.1", server.osc_port)
+        client.send_message("/facade/subscribe", [listener.port])  # the state goes to the listener's port
+        assert listener.take(len(State().as_dict())) == {**State().as_dict(), "avatar": "astronaut",
+                                                          "engine": "mesh", "calibrated": 0, "hidden": 0,
+                                                          "recording": 0, "virtual_camera": 0, "mirror": 0,
+                                                          "face": 0}
+        # The reply goes to the sender; a subscriber sending from its own port needs no port argument.
+        assert (_osc(server.osc_port, "/facade/subscribe", other.port).params) == ["subscribe"]
+        other.take(len(State().as_dict()))
+        server.publish(State(avatar="astronaut", engine="mesh", hidden=True, fps=29.5))
+        assert listener.take(2) == other.take(2) == {"hidden": 1, "fps": 29.5}  # only what changed, as 0/1
+        server.publish(State(avatar="astronaut", engine="mesh", hidden=True, fps=29.5))
+        _osc(server.osc_port, "/facade/unsubscribe", other.port)
+        server.publish(State(avatar="comic", engine="mesh", hidden=True, fps=29.5, calibrations=2))
+        assert listener.take(2) == {"avatar": "comic", "calibrations": 2}
+        time.sleep(0.3)
+        assert not listener.received and not other.received  # no repeat, and the unsubscribed is told nothing
+        for port in (0, 70000, "x"):
+            assert "subscribe takes" in _osc(server.osc_port, "/facade/subscribe", port).params[0]
+    finally:
+        listener.close()
+        other.close()
+
+
+def test_osc_subscribers_are_capped_and_on_the_lan_need_the_token(fake):
+    running = ControlServer(fake, ApiSettings(port=0, lan=True, token="s3cret-token")).start()
+    listeners = [OscListener() for _ in range(MAX_SUBSCRIBERS + 1)]
+    try:
+        assert "token" in _osc(running.osc_port, "/facade/subscribe", listeners[0].port).params[0]
+        for listener in listeners:
+            assert _osc(running.osc_port, "/facade/subscribe", listener.port, "s3cret-token").params == \
+                ["subscribe"]
+            listener.take(len(State().as_dict()))
+        running.publish(State(mirror=True))
+        for listener in listeners[1:]:
+            assert listener.take(1) == {"mirror": 1}
+        time.sleep(0.3)
+        assert not listeners[0].received  # the oldest made room for the newest
+    finally:
+        running.stop()
+        for listener in listeners:
+            listener.close()
+
+
+@pytest.mark.parametrize("origin, allowed", [(None, True), ("http://localhost:8000", True),
+                                             ("http://127.0.0.1:3000", True), ("http://[::1]", True),
+                                             ("https://evil.example", False), ("null", False),
+                                             ("http://127.0.0.1.evil.example", False),
+                                             ("http://localhost.evil.example", False)])
+def test_on_loopback_a_web_page_needs_the_token(fake, origin, allowed):
+    """Browsers let any page open ws://127.0.0.1:PORT; the Origin header says whose page it is."""
+    running = ControlServer(fake, ApiSettings(port=0, token="s3cret-token")).start()
+    try:
+        if allowed:
+            with connect(_url(running), origin=origin) as ws:
+                assert _ask(ws, {"command": "calibrate"})["ok"]
+        else:
+            with pytest.raises(InvalidStatus) as refused:
+                connect(_url(running), origin=origin)
+            assert refused.value.response.status_code == 403
+            assert b"token" in refused.value.response.body
+            for token in ("guess", ""):
+                with pytest.raises(InvalidStatus):
+                    connect(_url(running, token), origin=origin)
+            with connect(_url(running, "s3cret-token"), origin=origin) as ws:  # the token lets it in
+                assert _ask(ws, {"command": "calibrate"})["ok"]
+    finally:
+        running.stop()
+    assert fake.actions == [Action(Command.CALIBRATE)]
 
 
 def test_on_the_lan_a_wrong_or_missing_token_is_refused(fake):

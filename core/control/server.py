@@ -2,19 +2,24 @@
 
 Both run on one thread with its own asyncio loop, so nothing a client sends can stall the picture or the
 window: each command goes to the ``Controller`` (which returns a future at once), and a connection waits for
-its own answer only. Loopback only unless ``lan``, and then every client must give the token.
+its own answer only. Loopback only unless ``lan``, and then every client must give the token. On loopback a
+WebSocket handshake from a web page (an Origin other than this computer's) needs the token too: browsers let
+any page open ``ws://127.0.0.1:PORT``, and only the Origin header says who asks.
 
 WebSocket: connect to ``ws://HOST:PORT/?token=TOKEN`` (the token only on the LAN); send
 ``{"command": "avatar", "value": 2, "id": 7}``; the answer is ``{"ok": true, "command": "avatar", "id": 7}`` or
 ``{"error": "...", "id": 7}``; the state comes as ``{"state": {...}}`` on connecting and after every change.
 OSC: ``/facade/<command> [value] [token]``; the answer goes back to the sender as ``/facade/ok <command>`` or
-``/facade/error <message>``.
+``/facade/error <message>``. ``/facade/subscribe [port] [token]`` sends the sender (at ``port``, else the port
+it sent from) every field of the state as ``/facade/state/<field> <value>`` (booleans as 0 or 1, which every
+show controller reads), then each field that changes, until ``/facade/unsubscribe [port]``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
@@ -45,6 +50,8 @@ RATE = 30.0  # commands a second a client may send, sustained (a Stream Deck pre
 BURST = 30  # commands a client may send at once before the rate applies
 _MAX_SENDERS = 256  # OSC senders whose rates are tracked at once
 ACTION_TIMEOUT = 10.0  # seconds a client waits for an action's answer (a restart of the engine takes a few)
+SUBSCRIBE, UNSUBSCRIBE = "subscribe", "unsubscribe"  # OSC only: the WebSocket pushes the state to every client
+MAX_SUBSCRIBERS = 16  # OSC subscribers told at once; one more replaces the oldest (UDP never says who left)
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,8 @@ class ControlServer:
         self._stopped: asyncio.Event | None = None
         self._clients: set[ServerConnection] = set()
         self._osc_tasks: set[asyncio.Future] = set()
+        self._osc_transport: asyncio.DatagramTransport | None = None
+        self._subscribers: dict[tuple[str, int], None] = {}  # OSC (host, port), oldest first
         self._thread: threading.Thread | None = None
         self._started: Future = Future()
         self.port: int | None = None  # the WebSocket's (the OSC one is the same unless port 0 was asked for)
@@ -117,14 +126,22 @@ class ControlServer:
         self._thread = None
 
     def publish(self, state: State) -> None:
-        """Tell every WebSocket client ``state`` if it changed; never waits on a client."""
+        """Tell every WebSocket client ``state``, and every OSC subscriber the fields that changed, if any did;
+        never waits on a client."""
         if state == self._state:
             return
-        self._state = state
+        before, self._state = self._state.as_dict(), state
         if self._loop is not None and not self._loop.is_closed():
-            message = json.dumps({"state": state.as_dict()})
+            fields = state.as_dict()
+            changed = {name: value for name, value in fields.items() if before[name] != value}
+            message = json.dumps({"state": fields})
+
+            def tell():
+                broadcast(self._clients, message)
+                for subscriber in self._subscribers:
+                    self._osc_state(subscriber, changed)
             try:
-                self._loop.call_soon_threadsafe(lambda: broadcast(self._clients, message))
+                self._loop.call_soon_threadsafe(tell)
             except RuntimeError:  # the loop closed in between: nobody is left to tell
                 pass
 
@@ -152,6 +169,7 @@ class ControlServer:
                 f"the control API cannot listen on port {self.settings.port} ({exc.strerror or exc})",
                 "choose another port in Settings"))
             return
+        self._osc_transport = transport
         self.osc_port = transport.get_extra_info("sockname")[1]
         self._started.set_result(None)
         try:
@@ -161,17 +179,25 @@ class ControlServer:
             server.close()
             await server.wait_closed()
 
+    def _token_given(self, token: str | None) -> bool:
+        return bool(token and self.settings.token) and hmac.compare_digest(token.encode(),
+                                                                             self.settings.token.encode())
+
     def _token_ok(self, token: str | None) -> bool:
-        if not self.settings.lan:
-            return True
-        return token is not None and hmac.compare_digest(token.encode(), self.settings.token.encode())
+        return not self.settings.lan or self._token_given(token)
 
     def _check_token(self, connection: ServerConnection, request):
-        """Refuse the handshake (HTTP 401) without the right token."""
+        """Refuse the handshake without the right token: on the LAN (HTTP 401), or from a web page (403)."""
         token = parse_qs(urlsplit(request.path).query).get("token", [None])[0]
-        if self._token_ok(token):
+        if self._token_given(token):
             return None
-        return connection.respond(401, "wrong or missing token: connect to ws://HOST:PORT/?token=TOKEN\n")
+        if self.settings.lan:
+            return connection.respond(401, "wrong or missing token: connect to ws://HOST:PORT/?token=TOKEN\n")
+        origin = request.headers.get("Origin")
+        if not local_origin(origin):
+            return connection.respond(403, f"a web page ({origin[:100]}) may connect only with the token: "
+                                           "ws://127.0.0.1:PORT/?token=TOKEN (Settings, Control API)\n")
+        return None
 
     async def _serve_client(self, connection: ServerConnection) -> None:
         bucket = TokenBucket()
@@ -244,7 +270,18 @@ class ControlServer:
                 raise ControlError("wrong or missing token: send it as the last argument")
         if not address.startswith(OSC_PREFIX) or len(params) > 1:
             raise ControlError(f"send {OSC_PREFIX}<command> with at most one value")
-        action = parse_action(address[len(OSC_PREFIX):], params[0] if params else None)
+        name, value = address[len(OSC_PREFIX):], params[0] if params else None
+        if name in (SUBSCRIBE, UNSUBSCRIBE):
+            subscriber = (sender[0], _osc_port(value, sender[1]))  # on its sender's host: never another machine
+            self._subscribers.pop(subscriber, None)
+            _osc_reply(transport, sender, "ok", name)
+            if name == SUBSCRIBE:
+                if len(self._subscribers) >= MAX_SUBSCRIBERS:
+                    self._subscribers.pop(next(iter(self._subscribers)))
+                self._subscribers[subscriber] = None
+                self._osc_state(subscriber, self._state.as_dict())
+            return
+        action = parse_action(name, value)
 
         async def perform():
             try:
@@ -257,6 +294,35 @@ class ControlServer:
         task = asyncio.ensure_future(perform())
         self._osc_tasks.add(task)  # the loop keeps only a weak reference to a task
         task.add_done_callback(self._osc_tasks.discard)
+
+    def _osc_state(self, subscriber: tuple[str, int], fields: dict) -> None:
+        for name, value in fields.items():
+            builder = OscMessageBuilder(f"{OSC_PREFIX}state/{name}")
+            builder.add_arg(int(value) if isinstance(value, bool) else value)
+            self._osc_transport.sendto(builder.build().dgram, subscriber)
+
+
+def local_origin(origin: str | None) -> bool:
+    """Whether a WebSocket handshake's Origin is this computer's own: none (not a browser), or a page served
+    from localhost. "null" is refused: a sandboxed frame of any web site sends it."""
+    if origin is None:
+        return True
+    host = urlsplit(origin).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _osc_port(value, sender_port: int) -> int:
+    """The port a subscriber asks to be told at: ``value`` (1 to 65535), or where it sent from."""
+    if value is None:
+        return sender_port
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise ControlError("subscribe takes the UDP port to send the state to (1 to 65535), or nothing")
+    return value
 
 
 class _OscProtocol(asyncio.DatagramProtocol):
