@@ -6,6 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
+from core.engines.strength import MotionStrength
 from core.frames import DrivingFace
 
 
@@ -27,6 +28,11 @@ class Engine(Protocol):
 
     def calibrate(self, frame: DrivingFace) -> None:
         """Take this frame as the neutral pose: motion is measured from it."""
+
+    def set_motion(self, strength: MotionStrength) -> None:
+        """Play the motion from the neutral pose this strongly from the next frame on: the head's rigid motion
+        and the expressions each scaled (0 at rest, 1 as the driver moved, 2 twice as far). Motion that is
+        not measured from a neutral pose (FOMM's absolute keypoints) is played as it is."""
 
     def close(self) -> None:
         """Release what the engine holds beyond memory (face models, a network link)."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from core.engines.strength import MotionStrength
 from core.errors import UserError
 from core.face.avatar import NO_FACE_ADVICE_MESH
 from core.face.expression import ExpressionRig
@@ -81,6 +82,7 @@ class MeshEngine:
         self._avatar: np.ndarray | None = None
         self._neutral: np.ndarray | None = None
         self._driver_rig: ExpressionRig | None = None  # the driver's expressions, on the neutral face
+        self.motion = MotionStrength()
         size = self.resolution
         ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
         self._pixels = np.stack([xs, ys, np.ones_like(xs)], axis=-1)  # homogeneous pixel coordinates
@@ -159,15 +161,20 @@ class MeshEngine:
 
     # Motion.
 
+    def set_motion(self, strength: MotionStrength) -> None:
+        self.motion = strength
+
     def _set_neutral(self, landmarks: np.ndarray) -> None:
         self._neutral = landmarks
         self._driver_rig = ExpressionRig(landmarks)
 
     def expressions(self, driving: np.ndarray) -> np.ndarray:
-        """The driver's expressions since calibration (``core.face.expression.EXPRESSIONS``)."""
+        """The driver's expressions since calibration (``core.face.expression.EXPRESSIONS``), times the
+        expression strength."""
         neutral = self._neutral
         s_p, r_p, t_p = similarity_3d(neutral[_RIGID], driving[_RIGID])
-        return self._driver_rig.read((r_p.T @ (driving - t_p).T).T / s_p - neutral)  # in the neutral's frame
+        relative = (r_p.T @ (driving - t_p).T).T / s_p - neutral  # in the neutral's frame
+        return self.motion.expressions * self._driver_rig.read(relative)
 
     def moved_points(self, driving: np.ndarray) -> np.ndarray:
         """The avatar's landmarks moved as the driver moved since calibration: (478, 3) avatar pixels."""
@@ -176,10 +183,11 @@ class MeshEngine:
     def _posed(self, driving: np.ndarray, points: np.ndarray) -> np.ndarray:
         """``points`` (in the avatar's frame) turned and moved as the driver's head has since calibration."""
         neutral, avatar = self._neutral, self._points
-        s_p, r_p, t_p = similarity_3d(neutral[_RIGID], driving[_RIGID])  # the driver's head pose change
+        s_p, r_p, _ = similarity_3d(neutral[_RIGID], driving[_RIGID])  # the driver's head pose change
+        s_p, r_p, moved = self.motion.head_motion(s_p, r_p, driving[_RIGID].mean(0) - neutral[_RIGID].mean(0))
         s_a, r_a, _ = similarity_3d(neutral[_RIGID], avatar[_RIGID])  # driver -> avatar frame and scale
         turn = r_a @ r_p @ r_a.T
-        shift = s_a * r_a @ (driving[_RIGID].mean(0) - neutral[_RIGID].mean(0))
+        shift = s_a * r_a @ moved
         centre = self._rigid_centre
         return centre + s_p * (turn @ (points - centre).T).T + shift
 

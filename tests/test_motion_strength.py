@@ -1,0 +1,85 @@
+"""Motion strength: 0 % leaves the avatar at rest, 100 % is the motion as it was, 200 % moves it further."""
+
+import numpy as np
+import pytest
+
+from conftest import moved
+from core.engines.mesh import MeshEngine
+from core.engines.strength import MotionStrength
+from core.face.landmarks import FaceLandmarker
+from core.face.pose import RIGID, similarity_3d
+from core.frames import DrivingFace
+from expressions import mouth_gap, open_mouth
+
+
+@pytest.fixture(scope="module")
+def mesh_and_face(avatar_256):
+    detector = FaceLandmarker(video=False)
+    rest = detector.detect(avatar_256)[0]
+    turned = moved(avatar_256, dx=10, dy=-6, angle=9, scale=1.06)
+    driving = open_mouth(detector.detect(turned)[0], 0.25)  # the head moved, and the mouth opened
+    detector.close()
+    engine = MeshEngine()
+    engine.set_avatar(avatar_256)
+    engine.calibrate(DrivingFace(avatar_256, rest))
+    yield engine, DrivingFace(turned, driving), rest
+    engine.close()
+
+
+def _head(engine, rest, driving) -> tuple[float, float, float]:
+    """The avatar's head motion: its turn in degrees, its shift in pixels and its scale change."""
+    s, r, t = similarity_3d(engine.moved_points(rest)[RIGID], engine.moved_points(driving)[RIGID])
+    angle = np.degrees(np.arccos(np.clip((np.trace(r) - 1) / 2, -1, 1)))
+    points = engine.moved_points(rest)[RIGID]
+    shift = np.linalg.norm((s * points @ r.T + t).mean(0) - points.mean(0))
+    return angle, shift, s
+
+
+def test_the_strength_is_checked():
+    assert MotionStrength.from_percent(80, 120) == MotionStrength(0.8, 1.2)
+    assert MotionStrength(0.8, 1.2).percent == (80, 120)
+    for head, expressions in ((-1, 100), (100, 201), (float("nan"), 100), (100, float("inf"))):
+        with pytest.raises(ValueError, match="between 0 and 200"):
+            MotionStrength.from_percent(head, expressions)
+
+
+def test_mesh_at_full_strength_is_unchanged_and_at_zero_at_rest(mesh_and_face, avatar_256):
+    engine, face, _ = mesh_and_face
+    engine.set_motion(MotionStrength())
+    before = engine.animate(face)
+    engine.set_motion(MotionStrength(1.0, 1.0))
+    assert np.array_equal(engine.animate(face), before)
+    assert np.abs(before.astype(int) - avatar_256).max() > 50  # it did move
+    engine.set_motion(MotionStrength(0, 0))
+    assert np.abs(engine.animate(face).astype(int) - avatar_256).max() <= 1
+    engine.set_motion(MotionStrength())
+
+
+def test_mesh_head_strength_scales_the_turn_shift_and_scale(mesh_and_face):
+    engine, face, rest = mesh_and_face
+    measured = {}
+    for head in (0.0, 0.5, 1.0, 2.0):
+        engine.set_motion(MotionStrength(head=head))
+        measured[head] = _head(engine, rest, face.landmarks)
+    engine.set_motion(MotionStrength())
+    angle, shift, scale = measured[1.0]
+    assert angle > 5 and shift > 3 and scale > 1.02
+    assert measured[0.0][0] < 0.1 and measured[0.0][1] < 0.1 and measured[0.0][2] == pytest.approx(1, abs=1e-3)
+    for head in (0.5, 2.0):
+        assert measured[head][0] == pytest.approx(head * angle, rel=0.05)
+        assert measured[head][1] == pytest.approx(head * shift, rel=0.05)
+        assert np.log(measured[head][2]) == pytest.approx(head * np.log(scale), rel=0.05)
+
+
+def test_mesh_expression_strength_scales_the_expressions_not_the_head(mesh_and_face):
+    engine, face, rest = mesh_and_face
+    gaps, heads = {}, {}
+    for expressions in (0.0, 0.5, 1.0, 2.0):
+        engine.set_motion(MotionStrength(expressions=expressions))
+        gaps[expressions] = mouth_gap(engine.moved_points(face.landmarks))
+        heads[expressions] = _head(engine, rest, face.landmarks)
+    engine.set_motion(MotionStrength())
+    assert gaps[0.0] == pytest.approx(mouth_gap(rest), abs=0.01)
+    assert gaps[0.0] < gaps[0.5] < gaps[1.0] < gaps[2.0]
+    assert gaps[2.0] - gaps[0.0] > 1.5 * (gaps[1.0] - gaps[0.0])
+    assert all(np.allclose(heads[e], heads[1.0], rtol=0.02, atol=0.2) for e in heads)  # the head moves alike
