@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import moved
 from core.engines.mesh import MeshEngine
@@ -10,6 +11,7 @@ from core.face.landmarks import FaceLandmarker
 from core.face.pose import RIGID, similarity_3d
 from core.frames import DrivingFace
 from expressions import mouth_gap, open_mouth
+from models.motion import strengthened
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +85,59 @@ def test_mesh_expression_strength_scales_the_expressions_not_the_head(mesh_and_f
     assert gaps[0.0] < gaps[0.5] < gaps[1.0] < gaps[2.0]
     assert gaps[2.0] - gaps[0.0] > 1.5 * (gaps[1.0] - gaps[0.0])
     assert all(np.allclose(heads[e], heads[1.0], rtol=0.02, atol=0.2) for e in heads)  # the head moves alike
+
+
+def _similar(points: torch.Tensor, angle: float, size: float, shift) -> torch.Tensor:
+    """``points`` (B, K, 2) turned by ``angle`` and scaled by ``size`` about their mean, then shifted."""
+    turn = torch.tensor([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], dtype=points.dtype)
+    centre = points.mean(1, keepdim=True)
+    return centre + size * (points - centre) @ turn.T + torch.tensor(shift, dtype=points.dtype)
+
+
+def test_fomm_keypoints_split_into_the_head_and_the_rest():
+    generator = torch.Generator().manual_seed(0)
+    k0 = {"value": torch.rand(1, 10, 2, generator=generator) * 2 - 1,
+          "jacobian": torch.eye(2) + 0.1 * torch.randn(1, 10, 2, 2, generator=generator)}
+    head_only = {"value": _similar(k0["value"], 0.3, 1.2, [0.1, -0.05]),
+                 "jacobian": _similar(torch.zeros(1, 1, 2), 0.3, 1.2, [0, 0]).new_tensor(
+                     1.2 * np.array([[np.cos(0.3), -np.sin(0.3)], [np.sin(0.3), np.cos(0.3)]])) @ k0["jacobian"]}
+    one, half, zero = (torch.tensor([v]) for v in (1.0, 0.5, 0.0))
+    same = strengthened(head_only, k0, one, one)
+    assert torch.allclose(same["value"], head_only["value"], atol=1e-5)
+    assert torch.allclose(same["jacobian"], head_only["jacobian"], atol=1e-5)
+    assert torch.allclose(strengthened(head_only, k0, one, zero)["value"], head_only["value"], atol=1e-5)
+    halfway = strengthened(head_only, k0, half, zero)
+    assert torch.allclose(halfway["value"], _similar(k0["value"], 0.15, 1.2 ** 0.5, [0.05, -0.025]), atol=1e-5)
+    rest = strengthened(head_only, k0, zero, zero)
+    assert torch.allclose(rest["value"], k0["value"], atol=1e-6)
+    assert torch.allclose(rest["jacobian"], k0["jacobian"], atol=1e-6)
+    # One keypoint of ten moving alone is mostly not the head's motion: expressions scale most of it (the fit
+    # of the common motion takes a quarter: its mean moves a tenth as far, and the fit turns and scales a little).
+    smile = {"value": k0["value"].clone(), "jacobian": k0["jacobian"]}
+    smile["value"][0, 3] += torch.tensor([0.1, 0.05])
+    moved_by = lambda e: (strengthened(smile, k0, one, torch.tensor([e]))["value"] - k0["value"])[0, 3].norm()  # noqa: E731
+    assert moved_by(0.0) < 0.3 * moved_by(1.0) and moved_by(2.0) > 1.7 * moved_by(1.0)
+
+
+def test_fomm_at_full_strength_is_unchanged_at_zero_at_rest_and_further_at_double(fomm, avatar_256):
+    turned = moved(avatar_256, dx=24, angle=10, scale=1.08)
+    fomm.set_avatar(avatar_256)
+    fomm.calibrate(DrivingFace(avatar_256))
+    at_rest = fomm.animate(DrivingFace(avatar_256))
+    full = fomm.animate(DrivingFace(turned))
+    fomm.set_motion(MotionStrength(1.0, 1.0))
+    assert np.array_equal(fomm.animate(DrivingFace(turned)), full)
+    fomm.set_motion(MotionStrength(0, 0))
+    assert np.abs(fomm.animate(DrivingFace(turned)).astype(int) - at_rest).max() <= 1
+    # Further at 200 %: the keypoints the generator is given move twice as far from the avatar's own (nearly:
+    # the head's turn and scale double exactly, the Jacobians' rest is extrapolated linearly).
+    given = []
+    decode = fomm.generator.decode
+    fomm.generator.decode = lambda encoded, kp_driving, kp_source: given.append(
+        float((kp_driving["value"] - kp_source["value"]).norm())) or decode(encoded, kp_driving, kp_source)
+    for strength in (MotionStrength(), MotionStrength(2.0, 2.0), MotionStrength(2.0, 0), MotionStrength(0, 2.0)):
+        fomm.set_motion(strength)
+        fomm.animate(DrivingFace(turned))
+    full, double, head, expressions = given
+    assert double == pytest.approx(2 * full, rel=0.1)
+    assert head > 1.2 * full and expressions > 0.2 * full  # each strength moves its part

@@ -12,9 +12,10 @@ import torch
 from models.checkpoint import build_networks, load_networks
 from models.config import load_config
 from models.inference import InferenceOptions, prepare
-from models.motion import movement_scale, relative_keypoints
+from models.motion import movement_scale, relative_keypoints, strengthened
 
 from core.engines.choice import PRECISIONS, EngineChoice, check_device
+from core.engines.strength import MotionStrength
 from core.errors import UserError, model_files
 from core.media.images import resize_square
 from core.frames import DrivingFace
@@ -58,12 +59,13 @@ def cpu_has_bf16() -> bool:
 
 @dataclass
 class FommState:
-    """One streamer as the networks see them: their avatar encoded once, and their neutral pose. An engine
-    holds one; a remote worker holds one per client and animates many in one batch."""
+    """One streamer as the networks see them: their avatar encoded once, their neutral pose and motion
+    strength. An engine holds one; a remote worker holds one per client and animates many in one batch."""
 
     avatar: dict | None = None  # {"kp": keypoints, "encoded": generator.encode(...)}
     kp_neutral: dict | None = None
     scale: float = 1.0
+    motion: MotionStrength = MotionStrength()
 
 
 class FommEngine:
@@ -102,6 +104,9 @@ class FommEngine:
     def animate(self, frame: DrivingFace) -> np.ndarray:
         return self.animate_batch([self.state], [frame.image])[0]
 
+    def set_motion(self, strength: MotionStrength) -> None:
+        self.state.motion = strength
+
     def close(self) -> None:
         pass  # weights are memory: freed with the engine
 
@@ -132,8 +137,12 @@ class FommEngine:
                     state.kp_neutral = _take(kp_driving, i)
                     self._update_scale(state)
             scale = torch.tensor([state.scale for state in states], device=self._device).view(-1, 1, 1)
-            kp_driving = relative_keypoints(kp_source, kp_driving, _cat([s.kp_neutral for s in states]),
-                                            scale.to(kp_driving["value"].dtype))
+            kp_neutral = _cat([s.kp_neutral for s in states])
+            if any(state.motion != MotionStrength() for state in states):
+                head, expressions = torch.tensor([[s.motion.head, s.motion.expressions] for s in states],
+                                                 device=self._device).T
+                kp_driving = strengthened(kp_driving, kp_neutral, head, expressions)
+            kp_driving = relative_keypoints(kp_source, kp_driving, kp_neutral, scale.to(kp_driving["value"].dtype))
         middle = self._clock()
         encoded = _cat([state.avatar["encoded"] for state in states])
         prediction = self.generator.decode(encoded, kp_driving, kp_source)["prediction"]
