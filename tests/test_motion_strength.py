@@ -5,7 +5,10 @@ import pytest
 import torch
 
 from conftest import moved
+from core.engines.choice import EngineChoice
+from core.engines.fomm import FommEngine
 from core.engines.mesh import MeshEngine
+from core.engines.remote import RemoteEngine
 from core.engines.strength import MotionStrength
 from core.face.landmarks import FaceLandmarker
 from core.face.pose import RIGID, similarity_3d
@@ -115,7 +118,8 @@ def test_fomm_keypoints_split_into_the_head_and_the_rest():
     # of the common motion takes a quarter: its mean moves a tenth as far, and the fit turns and scales a little).
     smile = {"value": k0["value"].clone(), "jacobian": k0["jacobian"]}
     smile["value"][0, 3] += torch.tensor([0.1, 0.05])
-    moved_by = lambda e: (strengthened(smile, k0, one, torch.tensor([e]))["value"] - k0["value"])[0, 3].norm()  # noqa: E731
+    moved_by = lambda e: (  # noqa: E731
+        strengthened(smile, k0, one, torch.tensor([e]))["value"] - k0["value"])[0, 3].norm()
     assert moved_by(0.0) < 0.3 * moved_by(1.0) and moved_by(2.0) > 1.7 * moved_by(1.0)
 
 
@@ -141,3 +145,24 @@ def test_fomm_at_full_strength_is_unchanged_at_zero_at_rest_and_further_at_doubl
     full, double, head, expressions = given
     assert double == pytest.approx(2 * full, rel=0.1)
     assert head > 1.2 * full and expressions > 0.2 * full  # each strength moves its part
+
+
+def test_the_remote_worker_gets_the_strength_with_each_frame(served, tiny_checkpoint, tiny_config_path, avatar_256):
+    _, pairing = served
+    local = FommEngine(EngineChoice(engine="fomm", config=str(tiny_config_path), device="cpu"), tiny_checkpoint)
+    remote = RemoteEngine(pairing, MeshEngine(), lossless=True)
+    try:
+        turned = DrivingFace(moved(avatar_256, dx=20, angle=8))
+        for engine in (local, remote):
+            engine.set_avatar(avatar_256)
+            engine.calibrate(DrivingFace(avatar_256))
+        full = remote.animate(turned)
+        strength = MotionStrength(0.5, 1.5)
+        for engine in (local, remote):
+            engine.set_motion(strength)
+        weaker = remote.animate(turned)
+        assert np.abs(weaker.astype(int) - local.animate(turned)).mean() <= 1.0  # as the local engine renders it
+        assert np.abs(weaker.astype(int) - full).mean() > 1.0
+        assert remote.local.motion == strength  # the mesh engine that stands in while the worker is away too
+    finally:
+        remote.close()

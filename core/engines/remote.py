@@ -21,6 +21,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from core.engines.base import Engine
 from core.engines.choice import OFFLINE_REPLY_TIMEOUT
+from core.engines.strength import MotionStrength
 from core.errors import UserError
 from core.frames import DrivingFace
 from core.link.pairing import Pairing
@@ -53,6 +54,7 @@ class RemoteEngine:
         self._seq = 0
         self._avatar: np.ndarray | None = None
         self._neutral: np.ndarray | None = None
+        self._motion: dict = {}  # the strength, as each frame carries it to the worker
         self._rtt_ms: deque[float] = deque(maxlen=256)
         self._worker_ms: deque[float] = deque(maxlen=256)
         self._sent_at: dict[int, float] = {}  # seq -> when sent, of the requests whose answers may still come
@@ -91,15 +93,21 @@ class RemoteEngine:
         if self.connected:
             self._request(Kind.CALIBRATE, frame.image)
 
+    def set_motion(self, strength: MotionStrength) -> None:
+        """Every frame carries the strength (``head``, ``expressions``): nothing to replay to a restarted worker."""
+        self._motion = {"head": strength.head, "expressions": strength.expressions}
+        if self.local is not None:
+            self.local.set_motion(strength)
+
     def animate(self, frame: DrivingFace) -> np.ndarray:
         if self.local is None:
             for _ in range(2):  # again once the restarted worker has taken this client's state back
-                reply = self._request(Kind.FRAME, frame.image)
+                reply = self._request(Kind.FRAME, frame.image, self._motion)
                 if reply is not None:
                     return reply.image
             self._lose("the remote worker keeps losing this client's state")
         if self.connected:
-            reply = self._request(Kind.FRAME, frame.image)
+            reply = self._request(Kind.FRAME, frame.image, self._motion)
             if reply is not None:
                 return reply.image
         else:
@@ -188,11 +196,11 @@ class RemoteEngine:
         except (zmq.Again, MessageError):
             return None
 
-    def _request(self, kind: Kind, image: np.ndarray) -> Message | None:
+    def _request(self, kind: Kind, image: np.ndarray, fields: dict | None = None) -> Message | None:
         """Send and await the answer to this request; None if it does not come in time (live: the local engine
         takes over; offline: a UserError instead) or the worker lost this client's state."""
         sent_at = time.perf_counter()
-        if not self._send(kind, image):
+        if not self._send(kind, image, fields):
             self._lose("the link to the remote worker is down")
             return None
         timeout = self._timeout()

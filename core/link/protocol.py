@@ -26,7 +26,8 @@ class Kind(Enum):
     HELLO = "hello"  # client -> worker: who I am; worker -> client: ready, with the model's resolution
     AVATAR = "avatar"  # client -> worker: the avatar image (replayed after a reconnect)
     CALIBRATE = "calibrate"  # client -> worker: this driving frame is the neutral pose
-    FRAME = "frame"  # client -> worker: a driving frame; worker -> client: the animated avatar
+    FRAME = "frame"  # client -> worker: a driving frame, with the motion strength (``head``, ``expressions``:
+    # numbers, 1 as driven; absent: 1); worker -> client: the animated avatar
     PING = "ping"  # client -> worker: are you there; worker -> client: yes
     BYE = "bye"  # client -> worker: I am done; forget my state now (not after the idle timeout)
     UNKNOWN_CLIENT = "unknown_client"  # worker -> client: I hold no state for you (I restarted): replay it

@@ -17,6 +17,7 @@ import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
 from core.engines.fomm import FommEngine, FommState
+from core.engines.strength import MotionStrength
 from core.errors import UserError
 from core.link.pairing import WorkerKeys, bind_host
 from core.link.protocol import MAX_MESSAGE_BYTES, Kind, Message, MessageError, decode, encode
@@ -131,6 +132,7 @@ class Worker:
             if client.state.avatar is None:
                 self._reply(identity, Message(Kind.UNKNOWN_CLIENT, message.seq))
             else:
+                client.state.motion = _motion(message.fields, client.state.motion)
                 frames[identity] = message  # the newest frame of each client wins
         else:
             log.warning("dropped a %s message from a client", message.kind.value)
@@ -181,3 +183,12 @@ class Worker:
     @property
     def clients(self) -> int:
         return len(self._clients)
+
+
+def _motion(fields: dict, current: MotionStrength) -> MotionStrength:
+    """The strength a frame carries (a client that sends none: full strength); a malformed one keeps ``current``."""
+    try:
+        return MotionStrength(*(float(fields.get(name, 1.0)) for name in ("head", "expressions")))
+    except (TypeError, ValueError) as exc:
+        log.warning("ignored a frame's motion strength: %s", exc)
+        return current
