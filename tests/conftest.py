@@ -95,14 +95,26 @@ def driving_clip(tmp_path_factory, astronaut) -> Path:
     return path
 
 
-def camera_clip(path: Path, face: np.ndarray, count: int, fps: float = 30, motion=None, blank=()) -> Path:
-    """A 640x360 'camera' clip of a face on grey; ``motion(i)`` gives moved() kwargs, ``blank`` frames have no face."""
+# A colour no avatar has: painted around the face in a camera clip, any pixel of it in the call picture is the
+# camera's own picture leaking out.
+MARKER = np.array([255, 0, 255], np.uint8)
+
+
+def marker_pixels(picture: np.ndarray) -> int:
+    """How many of ``picture``'s pixels are MARKER (within what H.264 shifts a colour)."""
+    return int((np.abs(picture.astype(int) - MARKER.astype(int)).max(2) < 60).sum())
+
+
+def camera_clip(path: Path, face: np.ndarray, count: int, fps: float = 30, motion=None, blank=(),
+                background=(128, 128, 128)) -> Path:
+    """A 640x360 'camera' clip of a face on ``background``; ``motion(i)`` gives moved() kwargs, ``blank``
+    frames have no face."""
     from core.media.video_io import Mp4Writer
 
     writer = Mp4Writer(path, fps, (640, 360))
     small = cv2.resize(face, (300, 300), interpolation=cv2.INTER_AREA)
     for i in range(count):
-        canvas = np.full((360, 640, 3), 128, np.uint8)
+        canvas = np.tile(np.asarray(background, np.uint8), (360, 640, 1))
         if i not in blank:
             canvas[30:330, 170:470] = moved(small, **(motion(i) if motion else {}))
         writer.write(canvas)

@@ -1,16 +1,19 @@
 """The call picture: the face pasted back into the whole portrait, and nothing of the camera in it."""
 
+from typing import NamedTuple
+
 import cv2
 import numpy as np
 import pytest
 
-from conftest import ASTRONAUT, moved
+from conftest import ASTRONAUT, MARKER, camera_clip, marker_pixels, moved
 from core.compose.compositor import Compositor, OutputSettings, parse_size, portrait_size, replace_background
 from core.engines import EngineChoice
 from core.face.avatar import load_portrait
-from core.live.builder import LiveSetup, build_pipeline
+from core.live.builder import LiveSetup, build_pipeline, prepare_avatar
+from core.live.events import EventKind
 from core.live.sinks import CallbackSink, RecorderSink, VirtualCameraSink
-from core.media.video_io import Clip, Mp4Writer
+from core.media.video_io import Clip
 from fakes import FakeCamera
 
 
@@ -47,16 +50,8 @@ def test_the_cover_fit_keeps_the_face_in_the_picture():
 @pytest.mark.parametrize("fit, background", [("cover", "portrait"), ("contain", "blur"), ("cover", "green"),
                                              ("contain", "#102030")])
 def test_the_camera_picture_never_reaches_the_call(tmp_path, astronaut, fit, background):
-    marker = np.array([255, 0, 255], np.uint8)
-    clip = tmp_path / "marked.mp4"
-    writer = Mp4Writer(clip, 30, (640, 360))
-    face = cv2.resize(astronaut, (300, 300), interpolation=cv2.INTER_AREA)
-    for i in range(45):
-        canvas = np.tile(marker, (360, 640, 1))
-        if not 15 <= i < 25:  # and ten frames with no face at all
-            canvas[30:330, 170:470] = moved(face, dx=6 * np.sin(i / 5))
-        writer.write(canvas)
-    writer.close()
+    clip = camera_clip(tmp_path / "marked.mp4", astronaut, 45, motion=lambda i: {"dx": 6 * np.sin(i / 5)},
+                       blank=range(15, 25), background=MARKER)  # and ten frames with no face at all
     pictures = []
     output = OutputSettings(size=(960, 540), fit=fit, background=background)
     pipeline = build_pipeline(LiveSetup(camera=clip, avatar=ASTRONAUT, choice=EngineChoice(engine="mesh"),
@@ -72,8 +67,96 @@ def test_the_camera_picture_never_reaches_the_call(tmp_path, astronaut, fit, bac
     assert len(pictures) > 10 and len(camera._camera.frames) == len(pictures) and len(recorded) >= len(pictures)
     for picture in pictures + camera._camera.frames + recorded:
         assert picture.shape == (540, 960, 3)
-        distance = np.abs(picture.astype(int) - marker.astype(int)).max(2)
-        assert (distance < 60).sum() == 0
+        assert marker_pixels(picture) == 0
+
+
+class FailingCuda:
+    """The mesh engine posing as a GPU engine that runs out of memory after ``frames`` frames, as FOMM does
+    mid-call: the pipeline's fallback (the real one, ``cpu_fallback``) must take over."""
+
+    device = "cuda:0"
+
+    def __init__(self, engine, frames: int):
+        self._engine, self._left = engine, frames
+
+    def __getattr__(self, name):
+        return getattr(self._engine, name)
+
+    def animate(self, frame):
+        self._left -= 1
+        if self._left < 0:
+            raise RuntimeError("CUDA error: out of memory")
+        return self._engine.animate(frame)
+
+
+class Seen(NamedTuple):
+    """A picture the outputs were given, and the state it was given in."""
+
+    index: int  # the camera frame's
+    hidden: bool
+    face: bool
+    device: str  # the engine's
+    picture: np.ndarray
+
+
+# Frames of the camera clip at which the journey below changes state (the pipeline reads it unpaced, every frame).
+_CALIBRATE, _SWITCH, _HIDE, _SHOW, _FACE_LOST, _FACE_BACK, _LENGTH = 12, 22, 32, 44, 80, 96, 120
+
+
+def test_the_camera_picture_never_reaches_the_call_in_any_state(tmp_path, astronaut):
+    """Every output gets every frame checked for the camera's marker colour through calibration, a recalibration,
+    an avatar switch, hide and show, an engine failing over to its fallback and the face leaving and coming back.
+    A new output (NDI, say) belongs in ``outputs``, which must name every sink class core.live.sinks has."""
+    import core.live.sinks as sinks
+
+    outputs = {VirtualCameraSink, RecorderSink}
+    offered = {c for c in vars(sinks).values() if isinstance(c, type) and c.__module__ == sinks.__name__
+               and hasattr(c, "write") and c not in (sinks.Sink, CallbackSink)}
+    assert offered == outputs, f"check {offered - outputs} here too"
+    clip = camera_clip(tmp_path / "marked.mp4", astronaut, _LENGTH, background=MARKER,
+                       motion=lambda i: {"dx": 8 * np.sin(i / 5), "angle": 5 * np.sin(i / 7)},
+                       blank=range(_FACE_LOST, _FACE_BACK))
+    comic = prepare_avatar(ASTRONAUT.with_name("astronaut-comic.png"), 256, output=OutputSettings(size=(640, 360)))
+    events, seen = [], []
+
+    def on_frame(frame):
+        seen.append(Seen(frame.index, pipeline.hidden, frame.face_found, pipeline.engine.device, frame.picture))
+        step = {_CALIBRATE: pipeline.calibrate, _SWITCH: lambda: pipeline.set_avatar(*comic),
+                _HIDE: lambda: pipeline.set_hidden(True, "Back soon"), _SHOW: lambda: pipeline.set_hidden(False)}
+        step.get(frame.index, lambda: None)()
+
+    pipeline = build_pipeline(LiveSetup(camera=clip, avatar=ASTRONAUT, choice=EngineChoice(engine="mesh"),
+                                        paced=False, output=OutputSettings(size=(640, 360))),
+                              [CallbackSink(on_frame)], on_event=events.append)
+    pipeline.engine = FailingCuda(pipeline.engine, frames=55)
+    camera = VirtualCameraSink(size=pipeline.output_size, camera_factory=FakeCamera)
+    recorder = RecorderSink(tmp_path / "rec.mp4", 30, pipeline.output_size)
+    pipeline.add_sink(camera)
+    pipeline.add_sink(recorder)
+    pipeline.start()
+    try:
+        assert pipeline.wait(timeout=60)
+    finally:
+        pipeline.stop()
+    # Every state was gone through.
+    assert pipeline.engine.name == "mesh" and pipeline.engine.device == "cpu"
+    assert any("switched to mesh" in e.message for e in events if e.kind == EventKind.ENGINE)
+    calibrated = [e for e in events if e.kind == EventKind.CALIBRATED]
+    assert len(calibrated) >= 3  # at the start, asked for, and the fallback's own
+    indices = [s.index for s in seen]
+    assert indices == sorted(indices) and len(indices) >= _LENGTH - 5  # unpaced: (nearly) every frame out
+    assert any(s.hidden for s in seen) and not seen[-1].hidden
+    assert any(not s.face for s in seen if _FACE_LOST <= s.index < _FACE_BACK)
+    assert any(s.face and s.device == "cpu" for s in seen if s.index > _FACE_BACK)
+    before, after = ([s.picture for s in seen if lo < s.index < hi and not s.hidden]
+                     for lo, hi in ((0, _SWITCH), (_SHOW + 10, _FACE_LOST)))
+    assert np.abs(before[-1].astype(int) - after[0]).mean() > 10  # the new avatar, not the old one moved
+    # And no pixel of the camera's own picture in any of it.
+    recorded = list(Clip(recorder.path, 30, 0).frames())
+    # The recording keeps a frame per 1/30 s of capture time; the clip is read faster than that.
+    assert len(camera._camera.frames) == len(seen) and len(recorded) == recorder.frames_written > 10
+    for picture in [s.picture for s in seen] + camera._camera.frames + recorded:
+        assert marker_pixels(picture) == 0
 
 
 def test_backgrounds_replace_only_what_is_behind_the_person():

@@ -20,7 +20,7 @@ from websockets.sync.client import connect
 
 from app import settings as app_settings
 from app.banner import Concern
-from conftest import ASTRONAUT, moved, open_window
+from conftest import ASTRONAUT, MARKER, camera_clip, marker_pixels, open_window
 from core.compose.card import FADE_SECONDS, HideCard, make_card
 from core.compose.compositor import OutputSettings
 from core.control.actions import Action, Command, ControlError, State
@@ -29,7 +29,7 @@ from core.engines import EngineChoice
 from core.errors import UserError
 from core.live.builder import LiveSetup, build_pipeline
 from core.live.sinks import CallbackSink, RecorderSink, VirtualCameraSink
-from core.media.video_io import Clip, Mp4Writer
+from core.media.video_io import Clip
 from fakes import FakeCamera
 
 # Every command once, as a client sends it, and the action the controller must get.
@@ -327,20 +327,9 @@ def test_the_card_fades_in_and_out_and_turns_back_midway():
     assert np.array_equal(card.cover(live, rest, ("a",)), still)
 
 
-def _marked_clip(path, astronaut, marker, count):
-    writer = Mp4Writer(path, 30, (640, 360))
-    face = cv2.resize(astronaut, (300, 300), interpolation=cv2.INTER_AREA)
-    for i in range(count):
-        canvas = np.tile(marker, (360, 640, 1))
-        canvas[30:330, 170:470] = moved(face, dx=6 * np.sin(i / 5), angle=5 * np.sin(i / 7))
-        writer.write(canvas)
-    writer.close()
-    return path
-
-
 def test_hidden_the_sinks_get_the_card_never_the_camera_nor_the_animated_face(tmp_path, astronaut):
-    marker = np.array([255, 0, 255], np.uint8)
-    clip = _marked_clip(tmp_path / "marked.mp4", astronaut, marker, 120)
+    clip = camera_clip(tmp_path / "marked.mp4", astronaut, 120, background=MARKER,
+                       motion=lambda i: {"dx": 6 * np.sin(i / 5), "angle": 5 * np.sin(i / 7)})
     written = []  # (when, hidden, picture)
     pipeline = build_pipeline(LiveSetup(camera=clip, avatar=ASTRONAUT, choice=EngineChoice(engine="mesh"),
                                         output=OutputSettings(size=(640, 360), background="blur")),
@@ -375,7 +364,7 @@ def test_hidden_the_sinks_get_the_card_never_the_camera_nor_the_animated_face(tm
     cards = sum(np.array_equal(p, expected) for _, _, p in written)
     assert sum(np.array_equal(f, expected) for f in camera._camera.frames) == cards >= len(covered)
     for picture in [p for _, _, p in written] + camera._camera.frames + recorded:
-        assert (np.abs(picture.astype(int) - marker.astype(int)).max(2) < 60).sum() == 0
+        assert marker_pixels(picture) == 0
 
 
 # Against the real window.
