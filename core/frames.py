@@ -44,3 +44,4 @@ class OutputFrame:
     crop: Crop | None = None
     landmarks: np.ndarray | None = None  # in camera pixels
     picture: np.ndarray | None = None  # None: no compositor (--no-align keeps the raw model output)
+    alpha: np.ndarray | None = None  # the picture's opacity, uint8 (H, W): a transparent background's; None: opaque

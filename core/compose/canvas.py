@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -28,3 +30,20 @@ def compose_canvas(avatar: np.ndarray, size: tuple[int, int] = CALL_SIZE, mirror
     x, y = (width - side) // 2, (height - side) // 2
     backdrop[y:y + side, x:x + side] = face
     return np.ascontiguousarray(backdrop[:, ::-1]) if mirror else backdrop
+
+
+_CHECKER = 16  # the squares' side in pixels
+_CHECKER_LEVELS = (102, 153)
+
+
+@lru_cache(maxsize=2)
+def _checkerboard(height: int, width: int) -> np.ndarray:
+    ys, xs = np.ogrid[:height, :width]
+    board = np.where((ys // _CHECKER + xs // _CHECKER) % 2, *_CHECKER_LEVELS).astype(np.uint8)
+    return cv2.merge([board] * 3)
+
+
+def over_checkerboard(picture: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``picture`` over a grey checkerboard by its ``alpha`` (uint8): how a preview shows transparency."""
+    weight = alpha.astype(np.float32) * (1 / 255)
+    return cv2.blendLinear(picture, _checkerboard(*alpha.shape), weight, 1 - weight)

@@ -13,11 +13,14 @@ import cv2
 import numpy as np
 
 from core.compose.canvas import CALL_SIZE
-from core.face.segmentation import person_mask
+from core.face.segmentation import live_segmenter, person_mask
 from core.media.crop import Crop
 
 FITS = ("cover", "contain")
-BACKGROUNDS = ("portrait", "blur", "green")  # and any colour: a name below or #RRGGBB
+# The person with nothing behind: the picture carries an alpha matte, which only NDI sends on; every other output
+# shows the portrait's own backdrop.
+TRANSPARENT = "transparent"
+BACKGROUNDS = ("portrait", "blur", "green", TRANSPARENT)  # and any colour: a name below or #RRGGBB
 _COLOURS = {"green": (0, 177, 64), "blue": (0, 71, 187), "black": (0, 0, 0), "white": (255, 255, 255),
             "grey": (128, 128, 128), "gray": (128, 128, 128), "magenta": (255, 0, 255)}
 OUTPUT_SIZES = ("1280x720", "1920x1080", "960x540", "640x360")  # offered in the window; any even WxH on the CLI
@@ -29,7 +32,8 @@ PORTRAIT_CAP = 2048  # a portrait's long side is capped here when the output tak
 class OutputSettings:
     """The call picture: ``size`` (width, height; None: the portrait's own, capped at PORTRAIT_CAP); ``fit``
     cover crops the portrait to fill it, contain shows it whole over a backdrop; ``background`` the portrait's
-    own, ``blur`` (the person sharp over their own background blurred) or a colour for chroma key;
+    own, ``blur`` (the person sharp over their own background blurred), a colour for chroma key, or
+    ``transparent`` (the portrait's own, with an alpha matte of the person for outputs that carry alpha);
     ``feather``: the blend's soft edge, a fraction of the crop."""
 
     size: tuple[int, int] | None = CALL_SIZE
@@ -52,10 +56,10 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def background_colour(spec: str) -> tuple[int, int, int] | None:
-    """The RGB of a colour background (``green``, ``#00b140``); None for ``portrait`` and ``blur``; ValueError
-    for anything else."""
+    """The RGB of a colour background (``green``, ``#00b140``); None for ``portrait``, ``blur`` and
+    ``transparent``; ValueError for anything else."""
     spec = spec.strip().lower()
-    if spec in ("portrait", "blur"):
+    if spec in ("portrait", "blur", TRANSPARENT):
         return None
     if spec in _COLOURS:
         return _COLOURS[spec]
@@ -64,7 +68,7 @@ def background_colour(spec: str) -> tuple[int, int, int] | None:
             return tuple(int(spec[i:i + 2], 16) for i in (1, 3, 5))
         except ValueError:
             pass
-    raise ValueError(f"{spec!r}: not a background (portrait, blur, a colour name such as green, or #RRGGBB)")
+    raise ValueError(f"{spec!r}: not a background (portrait, blur, transparent, a colour name such as green, or #RRGGBB)")
 
 
 def portrait_size(portrait: np.ndarray, cap: int = PORTRAIT_CAP) -> tuple[int, int]:
@@ -75,9 +79,10 @@ def portrait_size(portrait: np.ndarray, cap: int = PORTRAIT_CAP) -> tuple[int, i
 
 
 def replace_background(portrait: np.ndarray, background: str) -> np.ndarray:
-    """The portrait with its background replaced (once per avatar: the person is cut out by segmentation)."""
+    """The portrait with its background replaced (once per avatar: the person is cut out by segmentation).
+    A transparent background keeps the portrait whole: the matte is the compositor's."""
     colour = background_colour(background)
-    if background.strip().lower() == "portrait":
+    if background.strip().lower() in ("portrait", TRANSPARENT):
         return portrait
     if colour is None:  # blur, as call apps do: strong enough that nothing behind the person is legible
         sigma = max(portrait.shape[:2]) / 40
@@ -92,7 +97,7 @@ def replace_background(portrait: np.ndarray, background: str) -> np.ndarray:
 class Compositor:
     """Prepared once per avatar: the portrait (background already replaced) fitted to the output, and where
     the face crop lands in it. ``face`` is that square as pictured (``face_side`` pixels): the avatar to
-    give an engine that renders at the avatar's size."""
+    give an engine that renders at the avatar's size. ``transparent``: ``matte`` gives each picture's alpha."""
 
     def __init__(self, portrait: np.ndarray, crop: Crop, settings: OutputSettings = OutputSettings()):
         self.settings = settings
@@ -114,6 +119,7 @@ class Compositor:
                                          borderMode=cv2.BORDER_REFLECT)
         self.face = cv2.warpAffine(portrait, to_output - [[0, 0, x0], [0, 0, y0]], (side, side), flags=flags,
                                    borderMode=cv2.BORDER_REFLECT)  # the face square, pixel for pixel as pictured
+        inside = cv2.warpAffine(np.ones((h, w), np.uint8), to_output, (width, height)) > 0
         if settings.fit == "contain":
             colour = background_colour(settings.background)
             if colour is None:
@@ -121,8 +127,12 @@ class Compositor:
             else:
                 backdrop = np.empty_like(self.background)
                 backdrop[:] = colour
-            inside = cv2.warpAffine(np.ones((h, w), np.uint8), to_output, (width, height)) > 0
             self.background[~inside] = backdrop[~inside]
+        self.transparent = settings.background == TRANSPARENT
+        if self.transparent:  # the person in the still portrait; the face square is segmented anew each picture
+            mask = np.round(person_mask(portrait) * 255).astype(np.uint8)
+            self._matte = cv2.warpAffine(mask, to_output, (width, height), flags=flags, borderMode=cv2.BORDER_REFLECT)
+            self._matte[~inside] = 0
         self.face_side = side
         ox0, oy0, ox1, oy1 = max(x0, 0), max(y0, 0), min(x0 + side, width), min(y0 + side, height)
         self._out = (slice(oy0, oy1), slice(ox0, ox1))
@@ -141,12 +151,9 @@ class Compositor:
         square's edge (``Engine.pinned_border``); a feathered blend would only show the moved hair twice.
         """
         picture = self.background.copy()
-        if self._out[0].start >= self._out[0].stop or self._out[1].start >= self._out[1].stop:
+        if not self._face_in_picture:
             return picture
-        if face.shape[0] != self.face_side:
-            interpolation = cv2.INTER_CUBIC if self.face_side > face.shape[0] else cv2.INTER_AREA
-            face = cv2.resize(face, (self.face_side, self.face_side), interpolation=interpolation)
-        pasted = face[self._face]
+        pasted = self._pasted(face)
         if not blend:
             picture[self._out] = pasted
             return picture
@@ -159,6 +166,33 @@ class Compositor:
         blended = cv2.add(cv2.multiply(lifted, self._alpha), self._under)
         picture[self._out] = cv2.convertScaleAbs(blended)  # rounds and saturates to 0..255
         return picture
+
+    def matte(self, face: np.ndarray) -> np.ndarray | None:
+        """The alpha (uint8, the picture's size) of the picture ``compose(face)`` makes; None unless transparent.
+
+        Outside the face square the portrait stands still, and so does its person mask; inside it the head
+        moves, so the face as the engine drew it is segmented again and feathered in as the face is.
+        """
+        if not self.transparent:
+            return None
+        matte = self._matte.copy()
+        if not self._face_in_picture:
+            return matte
+        alpha = self._alpha[..., 0]
+        drawn = live_segmenter().mask(self._pasted(face)) * 255
+        matte[self._out] = np.round(drawn * alpha + self._matte[self._out] * (1 - alpha)).astype(np.uint8)
+        return matte
+
+    @property
+    def _face_in_picture(self) -> bool:
+        return self._out[0].start < self._out[0].stop and self._out[1].start < self._out[1].stop
+
+    def _pasted(self, face: np.ndarray) -> np.ndarray:
+        """The part of the engine's square ``face`` that lands in the picture, at the size it is pictured."""
+        if face.shape[0] != self.face_side:
+            interpolation = cv2.INTER_CUBIC if self.face_side > face.shape[0] else cv2.INTER_AREA
+            face = cv2.resize(face, (self.face_side, self.face_side), interpolation=interpolation)
+        return face[self._face]
 
 
 def _feathered_square(side: int, feather: float) -> np.ndarray:

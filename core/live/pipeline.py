@@ -23,11 +23,13 @@ from core.face.plausibility import Implausible
 from core.live.capture import FrameSource
 from core.live.events import Event, EventKind, SourceState, Stage, Stall
 from core.engines.base import Engine
+from core.engines.strength import MotionStrength
 from core.frames import DrivingFace
 from core.frames import CapturedFrame, OutputFrame
 from core.media.images import resize_square
 from core.live.latest import Latest
 from core.live.memory import TRIM_SECONDS, release_free_memory
+from core.live.neutral import NeutralPose
 from core.live.overlay import is_low_light
 from core.live.sinks import Sink
 from core.live.stats import RunStats
@@ -50,13 +52,14 @@ class PipelineSettings:
 
 @dataclass(frozen=True)
 class _Prepared:
-    """Align's hand-off to the engine: the frame, its engine input (None: no face), its neutral pose, and
-    why a face that was found is not used."""
+    """Align's hand-off to the engine: the frame, its engine input (None: no face), which neutral pose is
+    current and the engine's input for it, and why a face that was found is not used."""
 
     captured: CapturedFrame
     face: DrivingFace | None
     aligned: AlignedFrame | None
     calibration: int
+    neutral: DrivingFace | None
     rejected: Implausible | None = None
 
 
@@ -89,7 +92,7 @@ class _StageTiming:
 
 class LivePipeline:
     """Runs a source through an engine into sinks until stopped. Thread-safe controls: ``calibrate``,
-    ``set_avatar``, ``add_sink``, ``remove_sink``, ``set_smoothing``. ``on_event`` reports status changes
+    ``set_neutral``, ``set_avatar``, ``add_sink``, ``remove_sink``, ``set_smoothing``, ``set_motion``. ``on_event`` reports status changes
     (``events.Event``) from the worker threads. ``fallback(failed_engine, error)`` may return an engine to
     carry on with after a failure.
     """
@@ -112,6 +115,9 @@ class LivePipeline:
         self._calibration_wanted = threading.Event()
         self._calibration = 0  # bumped by the align thread each time a neutral pose is taken
         self._engine_calibration = 0
+        self._neutral: tuple[NeutralPose | None, DrivingFace] | None = None  # the current one, and the engine's input
+        self._neutral_wanted: Latest[NeutralPose] = Latest()  # one taken before, to take again
+        self._motion = MotionStrength()
         self._avatar = avatar
         self._pending_avatar: tuple[np.ndarray, Compositor | None] | None = None
         self._compositor = compositor
@@ -171,6 +177,26 @@ class LivePipeline:
         if self._aligner is not None:
             self._aligner.set_smoothing(strength)
 
+    @property
+    def motion(self) -> MotionStrength:
+        return self._motion
+
+    def set_motion(self, strength: MotionStrength) -> None:
+        """Play the head's motion and the expressions this strongly, from the next frame."""
+        self._motion = strength
+        self.engine.set_motion(strength)
+
+    @property
+    def neutral(self) -> NeutralPose | None:
+        """The neutral pose taken last (None before the first, or without face alignment)."""
+        return self._neutral[0] if self._neutral else None
+
+    def set_neutral(self, pose: NeutralPose) -> None:
+        """Take ``pose`` (one ``neutral`` gave before, or read back from the settings) as the neutral pose at
+        the next frame; it is passed over when it cannot serve: another camera size, no face alignment, or no
+        picture for an engine that needs one."""
+        self._neutral_wanted.put(pose)
+
     def add_sink(self, sink: Sink) -> None:
         with self._sinks_lock:
             self._sinks.append(sink)
@@ -202,6 +228,10 @@ class LivePipeline:
     def _compose(self, face: np.ndarray, compositor: Compositor) -> np.ndarray:
         """The call picture: ``face`` pasted into the portrait, blended unless the engine pins its border."""
         return compositor.compose(face, blend=not self.engine.pinned_border)
+
+    def _matte(self, face: np.ndarray) -> np.ndarray | None:
+        """The alpha of the picture made from ``face``: None unless the background is transparent."""
+        return self._compositor.matte(face) if self._compositor else None
 
     @property
     def avatar(self) -> np.ndarray:
@@ -357,7 +387,8 @@ class LivePipeline:
                 if time.monotonic() - (self.source.last_frame_at or self._started_at) > IDLE_SECONDS:
                     self._apply_pending_avatar()
                     self._write_sinks(OutputFrame(avatar=self._avatar, captured_at=time.monotonic(), index=-1,
-                                                  face_found=False, picture=self.rest_picture()))
+                                                  face_found=False, picture=self.rest_picture(),
+                                                  alpha=self._matte(self._avatar)))
                 continue
             self._timing.engine_started(time.monotonic())
             self._apply_pending_avatar()
@@ -438,10 +469,11 @@ class LivePipeline:
         aligned = item.aligned
         with self._working(Stage.COMPOSE):
             picture = self._compose(avatar, self._compositor) if self._compositor else None
+            alpha = self._matte(avatar)
         frame = OutputFrame(avatar=avatar, captured_at=item.captured.timestamp, index=item.captured.index,
                             face_found=item.face is not None, camera=item.captured.rgb,
                             crop=aligned.crop if aligned else None, landmarks=aligned.landmarks if aligned else None,
-                            picture=picture)
+                            picture=picture, alpha=alpha)
         self._write_sinks(frame)
         self.stats.record_output(item.captured.timestamp, engine_ms, self.frames_dropped)
 
@@ -453,7 +485,8 @@ class LivePipeline:
             covered = self._card.cover(frame.avatar, lambda: rest, key)
             return frame if covered is frame.avatar else replace(frame, avatar=covered)
         covered = self._card.cover(frame.picture, self.rest_picture, key)
-        return frame if covered is frame.picture else replace(frame, avatar=rest, picture=covered)
+        # The card is opaque: it covers the whole picture, whatever the background.
+        return frame if covered is frame.picture else replace(frame, avatar=rest, picture=covered, alpha=None)
 
     def _write_sinks(self, frame: OutputFrame) -> None:
         frame = self._covered(frame)
