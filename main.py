@@ -73,7 +73,8 @@ def _add_output_options(parser: argparse.ArgumentParser, size_help: str) -> None
     parser.add_argument("--fit", choices=FITS, default=OutputSettings.fit,
                         help="cover: fill the picture (crop the portrait); contain: the whole portrait over a backdrop")
     parser.add_argument("--background", type=_background, default=OutputSettings.background,
-                        help="portrait (its own), blur, or a colour for chroma key: green, blue, #RRGGBB")
+                        help="portrait (its own), blur, a colour for chroma key (green, blue, #RRGGBB), or "
+                             "transparent: the person alone, for run --ndi (NDI carries alpha)")
 
 
 def _config_help(prefix: str = "") -> str:
@@ -93,6 +94,8 @@ def _check_config(name_or_path: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from core.live.ndi import DEFAULT_SOURCE_NAME
+
     parser = _Parser(prog="facade", description="Facade: your webcam drives an animated avatar.")
     parser.add_argument("--version", action="version", version=f"facade {__version__}")
     parser.add_argument("--verbose", action="store_true", help="show tracebacks and debug logging")
@@ -118,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--virtual-cam", nargs="?", const="", default=None, metavar="DEVICE",
                      help="send to a virtual camera (optionally a device such as /dev/video10)")
     run.add_argument("--mirror", action="store_true", help="mirror the virtual camera picture")
+    run.add_argument("--ndi", nargs="?", const=DEFAULT_SOURCE_NAME, default=None, metavar="NAME",
+                     help=f"send the call picture as an NDI source (for OBS, vMix...) named NAME (default "
+                          f"{DEFAULT_SOURCE_NAME}); "
+                          "needs requirements-ndi.txt")
     run.add_argument("--record", type=Path, help="record the call picture to OUT.mp4")
     run.add_argument("--max-frames", type=int, help="stop after this many output frames")
     run.add_argument("--stats-json", type=Path, help="write the run statistics here at the end")
@@ -225,6 +232,17 @@ def _output(args, default_size):
     return OutputSettings(size=args.output_size or default_size, fit=args.fit, background=args.background)
 
 
+def _check_background(args, ndi: bool) -> None:
+    """A transparent background only where NDI sends it: anywhere else it would silently be opaque."""
+    from core.compose.compositor import TRANSPARENT
+    from core.errors import UserError
+
+    if args.background == TRANSPARENT and not ndi:
+        raise UserError("--background transparent: only NDI output carries transparency (run --ndi NAME); "
+                        "videos and the virtual camera would show the portrait's own background",
+                        "add --ndi, or choose portrait, blur or a colour")
+
+
 def _animate(args) -> int:
     from core.engines import create_engine
     from core.face.avatar import load_avatar
@@ -234,6 +252,7 @@ def _animate(args) -> int:
     from core.tools.animate import aligned_faces, animate_clip, plain_faces
 
     read_image(args.avatar)  # a bad avatar is reported before the engine loads
+    _check_background(args, ndi=False)
     clip = open_clip(args.driving)
     check_video_name(args.out, frames_folder=True)  # before the engine loads, not after
     check_not_an_input(args.out, args.driving, args.avatar)
@@ -260,15 +279,20 @@ def _run(args) -> int:
     from core.errors import UserError
     from core.live.builder import LiveSetup, build_pipeline
     from core.media.files import write_text_file
+    from core.live.ndi import NdiSink, check_source_name, ndi_library
     from core.live.sinks import RecorderSink, VirtualCameraSink, VirtualCameraUnavailable
     from core.media.images import read_image
     from core.media.video_io import check_not_an_input, check_output_file, check_video_name
 
     if args.max_frames is not None and args.max_frames < 1:
         raise UserError(f"--max-frames {args.max_frames}: must be at least 1")
-    if args.virtual_cam is None and args.record is None and args.stats_json is None:
+    if args.virtual_cam is None and args.ndi is None and args.record is None and args.stats_json is None:
         raise UserError("run: no output: the animation would go nowhere",
-                        "give --virtual-cam, --record OUT.mp4 or --stats-json FILE (any of them, or several)")
+                        "give --virtual-cam, --ndi, --record OUT.mp4 or --stats-json FILE (any of them, or several)")
+    _check_background(args, ndi=args.ndi is not None)
+    if args.ndi is not None:
+        check_source_name(args.ndi)
+        ndi_library()  # missing: an error line saying how to get it, before any work
     read_image(args.avatar)
     if args.record:
         check_video_name(args.record)  # as animate's --out: RecorderSink would write an MP4 under any name
@@ -294,6 +318,10 @@ def _run(args) -> int:
             print(f"virtual camera: {sink.device}", file=sys.stderr)
         except VirtualCameraUnavailable as exc:
             print(f"warning: {exc}", file=sys.stderr)  # the run goes on with its other sinks
+    if args.ndi is not None:
+        ndi = NdiSink(args.ndi, fps)
+        pipeline.add_sink(ndi)
+        _say(f"NDI: sending as {ndi.source}")
     recorder = None
     if args.record:
         recorder = RecorderSink(args.record, fps, pipeline.output_size)

@@ -467,7 +467,7 @@ def test_doctor_says_in_its_help_that_a_failed_check_exits_1(capsys):
 def test_run_with_no_output_is_refused_naming_the_options_that_give_one(capsys):
     code = main(["run", "--camera", str(ASTRONAUT), "--avatar", str(ASTRONAUT), "--max-frames", "5"])
     assert code == 2 and capsys.readouterr().err == (
-        "error: run: no output: the animation would go nowhere; give --virtual-cam, --record OUT.mp4 or "
+        "error: run: no output: the animation would go nowhere; give --virtual-cam, --ndi, --record OUT.mp4 or "
         "--stats-json FILE (any of them, or several)\n")
 
 

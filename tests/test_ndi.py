@@ -19,6 +19,7 @@ from core.frames import OutputFrame
 from core.live.builder import LiveSetup, build_pipeline
 from core.live.ndi import NdiSink, NdiUnavailable, check_source_name, ndi_library
 from core.live.sinks import CallbackSink
+from main import main
 
 try:
     import NDIlib
@@ -154,3 +155,33 @@ def test_a_transparent_background_keeps_the_portrait_for_opaque_outputs_and_its_
     outside = np.ones((360, 640), bool)
     outside[clear._out] = False
     assert np.array_equal(rest[outside], turned[outside])  # outside the face square nothing moves
+
+
+@needs_ndi
+def test_run_sends_to_ndi_with_a_transparent_background(capsys, tmp_path, camera_video):
+    stats = tmp_path / "stats.json"
+    code = main(["run", "--camera", str(camera_video), "--avatar", str(ASTRONAUT), "--ndi", _name("run"),
+                 "--background", "transparent", "--max-frames", "15", "--stats-json", str(stats)])
+    assert code == 0 and f"({_name('run')})" in capsys.readouterr().err and stats.is_file()
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["run", "--record", "OUT.mp4"], "only NDI output carries transparency"),
+    (["run", "--virtual-cam"], "only NDI output carries transparency"),
+    (["animate", "--driving", "CLIP", "--out", "OUT.mp4"], "only NDI output carries transparency"),
+])
+def test_a_transparent_background_without_ndi_is_an_error(capsys, tmp_path, camera_video, argv, says):
+    argv = [str(camera_video) if a == "CLIP" else str(tmp_path / a) if a == "OUT.mp4" else a for a in argv]
+    camera = ["--camera", str(camera_video)] if argv[0] == "run" else []
+    assert main([*argv, *camera, "--avatar", str(ASTRONAUT), "--background", "transparent"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --background transparent") and says in err and err.count("\n") == 1
+    assert not (tmp_path / "OUT.mp4").exists()
+
+
+def test_run_ndi_without_the_library_is_one_error_line(monkeypatch, capsys, camera_video):
+    monkeypatch.setitem(sys.modules, "NDIlib", None)
+    assert main(["run", "--camera", str(camera_video), "--avatar", str(ASTRONAUT), "--ndi"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: NDI output needs the NDI library") and "requirements-ndi.txt" in err
+    assert err.count("\n") == 1

@@ -10,8 +10,9 @@ import numpy as np
 
 from core.errors import UserError
 from core.frames import OutputFrame
+from core.paths import APP_NAME
 
-DEFAULT_SOURCE_NAME = "Facade"
+DEFAULT_SOURCE_NAME = APP_NAME
 _MAX_NAME = 63  # NDI joins it to the host's name; receivers show a list, so it stays short
 NDI_INSTALL = ("python -m pip install -r requirements-ndi.txt (ndi-python, which bundles the NDI runtime; "
                "README: NDI output)")
