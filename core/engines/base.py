@@ -15,7 +15,9 @@ class Engine(Protocol):
     (and of a network's own output); the avatar may be any square size.
 
     An engine may also offer ``ease(weight) -> rgb``: its last picture with the motion eased towards the
-    avatar at rest (0 at rest, 1 as animated), used when the face is lost; without it the two cross-fade."""
+    avatar at rest (0 at rest, 1 as animated), used when the face is lost; without it the two cross-fade. And
+    ``calibrates_from_landmarks = True`` when ``calibrate`` reads only the frame's landmarks, not its picture:
+    then a neutral pose kept without its picture (across restarts) serves it too."""
 
     name: str
     device: str

@@ -73,6 +73,7 @@ class MeshEngine:
     device = "cpu"
     pinned_border = True  # the warp's border anchors never move
     needs_avatar_face = True  # it moves the face mesh it finds: a picture without a face cannot be animated
+    calibrates_from_landmarks = True  # the neutral pose is the driver's landmarks; the picture is not read
 
     def __init__(self, options: MeshOptions = MeshOptions()):
         self.options = options

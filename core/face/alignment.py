@@ -92,6 +92,11 @@ class FaceAligner:
         if self._previous is not None:
             self._gate.set_neutral(self._previous)
 
+    def lock_at(self, crop: Crop, points: np.ndarray) -> None:
+        """Hold ``crop`` still and judge faces against ``points`` (frame pixels): a neutral pose taken before."""
+        self._crop, self._locked = crop, True
+        self._gate.set_neutral(points)
+
     def process(self, rgb: np.ndarray, timestamp: float) -> AlignedFrame | None:
         """Align one frame; None when no face is found, or the one found is not plausibly the driver's."""
         raw = self._find_face(rgb)

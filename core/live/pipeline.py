@@ -115,7 +115,8 @@ class LivePipeline:
         self._calibration_wanted = threading.Event()
         self._calibration = 0  # bumped by the align thread each time a neutral pose is taken
         self._engine_calibration = 0
-        self._neutral: tuple[NeutralPose | None, DrivingFace] | None = None  # the current one, and the engine's input
+        self._neutral: NeutralPose | None = None
+        self._neutral_face: DrivingFace | None = None  # the engine's input for the current neutral pose
         self._neutral_wanted: Latest[NeutralPose] = Latest()  # one taken before, to take again
         self._motion = MotionStrength()
         self._avatar = avatar
@@ -189,7 +190,7 @@ class LivePipeline:
     @property
     def neutral(self) -> NeutralPose | None:
         """The neutral pose taken last (None before the first, or without face alignment)."""
-        return self._neutral[0] if self._neutral else None
+        return self._neutral
 
     def set_neutral(self, pose: NeutralPose) -> None:
         """Take ``pose`` (one ``neutral`` gave before, or read back from the settings) as the neutral pose at
@@ -343,6 +344,7 @@ class LivePipeline:
                     return
                 continue
             self._check_light(captured)
+            self._restore_neutral(captured.rgb)
             align_start = time.monotonic()
             aligned = None
             if self._aligner is not None:
@@ -355,9 +357,26 @@ class LivePipeline:
                 if self._aligner is not None:
                     self._aligner.lock()
                 self._calibration += 1
+                self._neutral_face = features
+                height, width = captured.rgb.shape[:2]
+                self._neutral = aligned and NeutralPose(features.landmarks, features.image.shape[0], aligned.crop,
+                                                        (width, height), features.image)
             self._timing.aligned(time.monotonic() - align_start)
             rejected = self._aligner.rejected if self._aligner is not None else None
-            self._prepared.put(_Prepared(captured, features, aligned, self._calibration, rejected))
+            self._prepared.put(_Prepared(captured, features, aligned, self._calibration, self._neutral_face, rejected))
+
+    def _restore_neutral(self, frame: np.ndarray) -> None:
+        """Take the neutral pose ``set_neutral`` asked for, if it can serve with this camera and engine."""
+        pose = self._neutral_wanted.take(timeout=0)
+        if pose is None:
+            return
+        if (self._aligner is None or pose.frame_size != (frame.shape[1], frame.shape[0])
+                or (pose.image is None and not getattr(self.engine, "calibrates_from_landmarks", False))):
+            log.info("a neutral pose kept from before does not serve here; the next one is taken")
+            return
+        self._aligner.lock_at(pose.crop, pose.frame_points())
+        self._calibration += 1
+        self._neutral, self._neutral_face = pose, pose.face(self.engine.resolution, frame)
 
     def _check_light(self, captured: CapturedFrame) -> None:
         if captured.index % 15:
@@ -412,7 +431,7 @@ class LivePipeline:
         start = time.perf_counter()
         try:
             if item.calibration != self._engine_calibration:
-                self.engine.calibrate(item.face)
+                self.engine.calibrate(item.neutral)
                 self._engine_calibration = item.calibration
                 self._on_event(Event(EventKind.CALIBRATED, "Neutral pose set"))
             self._last_output = self.engine.animate(item.face)
@@ -433,8 +452,8 @@ class LivePipeline:
         self.engine = replacement
         self.stats.engine, self.stats.device = replacement.name, replacement.device
         replacement.set_avatar(self._avatar)
-        self._engine_calibration = 0  # the new engine takes the next frame as its neutral pose
-        self._calibration_wanted.set()
+        replacement.set_motion(self._motion)
+        self._engine_calibration = 0  # the new engine takes the same neutral pose
 
     def _trim_now_and_then(self) -> None:
         now = time.monotonic()
