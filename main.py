@@ -41,6 +41,32 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--remote-lossless", action="store_true", help="send frames to the worker as PNG, not JPEG")
 
 
+def _percent(text: str) -> float:
+    from core.engines.strength import MAX_PERCENT
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage") from None
+    if not 0 <= value <= MAX_PERCENT:
+        raise argparse.ArgumentTypeError(f"{text}: must be between 0 and {MAX_PERCENT} (percent)")
+    return value
+
+
+def _add_motion_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--head-motion", type=_percent, default=100, metavar="PCT",
+                        help="how far the avatar's head turns, moves and leans in, in percent of yours: 0 keeps it "
+                             "still, 200 doubles it (default 100; FOMM: relative motion only)")
+    parser.add_argument("--expressions", type=_percent, default=100, metavar="PCT",
+                        help="how strongly the avatar plays your expressions, in percent (0 to 200, default 100)")
+
+
+def _motion(args):
+    from core.engines.strength import MotionStrength
+
+    return MotionStrength.from_percent(args.head_motion, args.expressions)
+
+
 def _add_alignment_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-align", action="store_true", help="resize whole frames; no face alignment")
     parser.add_argument("--avatar-whole-image", action="store_true",
@@ -111,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="write the engine's face crop instead of the whole portrait")
     _add_output_options(animate, "default: the portrait's own size (long side at most 2048)")
     _add_alignment_options(animate)
+    _add_motion_options(animate)
     _add_engine_options(animate)
     animate.set_defaults(handler=_animate)
 
@@ -133,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "first: the first frame with a face (a short clip may end before auto calibrates)")
     _add_output_options(run, "the call picture's size (default 1280x720; even sides)")
     _add_alignment_options(run)
+    _add_motion_options(run)
     _add_engine_options(run)
     run.set_defaults(handler=_run)
 
@@ -258,6 +286,7 @@ def _animate(args) -> int:
     check_not_an_input(args.out, args.driving, args.avatar)
     choice = _engine_choice(args)
     engine = create_engine(choice)
+    engine.set_motion(_motion(args))
     _note_unused_options(choice, engine.name)
     compositor = None
     if args.crop_only or args.no_align:
@@ -310,6 +339,7 @@ def _run(args) -> int:
     pipeline = build_pipeline(setup, on_event=lambda event: print(f"{event.kind.value}: {event.message}",
                                                                   file=sys.stderr))
     _note_unused_options(choice, pipeline.engine.name)
+    pipeline.set_motion(_motion(args))
     fps = pipeline.source.fps
     if args.virtual_cam is not None:
         try:

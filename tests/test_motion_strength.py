@@ -1,10 +1,11 @@
 """Motion strength: 0 % leaves the avatar at rest, 100 % is the motion as it was, 200 % moves it further."""
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
-from conftest import moved
+from conftest import ASTRONAUT, moved
 from core.engines.choice import EngineChoice
 from core.engines.fomm import FommEngine
 from core.engines.mesh import MeshEngine
@@ -14,6 +15,7 @@ from core.face.landmarks import FaceLandmarker
 from core.face.pose import RIGID, similarity_3d
 from core.frames import DrivingFace
 from expressions import mouth_gap, open_mouth
+from main import main
 from models.motion import strengthened
 
 
@@ -166,3 +168,31 @@ def test_the_remote_worker_gets_the_strength_with_each_frame(served, tiny_checkp
         assert remote.local.motion == strength  # the mesh engine that stands in while the worker is away too
     finally:
         remote.close()
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--head-motion", "250", "--head-motion: 250: must be between 0 and 200 (percent)"),
+    ("--expressions", "-5", "--expressions: -5: must be between 0 and 200 (percent)"),
+    ("--expressions", "lots", "--expressions: 'lots' is not a percentage"),
+    ("--head-motion", "nan", "--head-motion: nan: must be between 0 and 200")])
+@pytest.mark.parametrize("command", ["run", "animate"])
+def test_bad_strengths_on_the_command_line_are_one_error_line(capsys, tmp_path, command, option, value, message):
+    argv = (["run", "--camera", "0", "--avatar", ASTRONAUT, "--record", tmp_path / "o.mp4"] if command == "run" else
+            ["animate", "--avatar", ASTRONAUT, "--driving", "clip.mp4", "--out", tmp_path / "o.mp4"])
+    with pytest.raises(SystemExit) as exit:
+        main([str(a) for a in [*argv, option, value]])
+    err = capsys.readouterr().err
+    assert exit.value.code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_animate_at_zero_strength_writes_the_avatar_at_rest(capsys, tmp_path, driving_clip):
+    frames = {}
+    for strength in ("0", "100"):
+        out = tmp_path / f"at{strength}"
+        code = main(["animate", "--avatar", str(ASTRONAUT), "--driving", str(driving_clip), "--out", str(out),
+                     "--engine", "mesh", "--crop-only", "--head-motion", strength, "--expressions", strength])
+        assert code == 0, capsys.readouterr().err
+        frames[strength] = [cv2.imread(str(p)).astype(int) for p in sorted(out.glob("*.png"))]
+    rest = frames["0"][0]
+    assert len(frames["0"]) == 6 and all(np.abs(f - rest).max() <= 1 for f in frames["0"])
+    assert np.abs(frames["100"][-1] - rest).max() > 40  # at full strength the last frame has turned
