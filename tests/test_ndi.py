@@ -185,3 +185,14 @@ def test_run_ndi_without_the_library_is_one_error_line(monkeypatch, capsys, came
     err = capsys.readouterr().err
     assert err.startswith("error: NDI output needs the NDI library") and "requirements-ndi.txt" in err
     assert err.count("\n") == 1
+
+
+def test_doctor_says_whether_ndi_can_send_and_how_to_get_it(monkeypatch):
+    from core.tools.doctor import _ndi
+
+    if NDIlib is not None:
+        check = _ndi()
+        assert check.status == "ok" and check.detail.startswith("NDI runtime 6.")
+    monkeypatch.setitem(sys.modules, "NDIlib", None)
+    check = _ndi()
+    assert check.status == "warning" and "not installed" in check.detail and "requirements-ndi.txt" in check.advice

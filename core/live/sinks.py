@@ -33,11 +33,13 @@ class VirtualCameraUnavailable(UserError):
     """No virtual camera device; the message says how to install one on this system."""
 
 
+LOAD_V4L2LOOPBACK = "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=Facade"
+
+
 def virtual_camera_help(platform: str = sys.platform) -> str:
     """What to install for a virtual camera on ``platform``."""
     if platform.startswith("linux"):
-        return ("install v4l2loopback and load it: sudo apt install v4l2loopback-dkms && "
-                "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=Facade")
+        return f"install v4l2loopback and load it: sudo apt install v4l2loopback-dkms && {LOAD_V4L2LOOPBACK}"
     if platform == "darwin":
         return "install OBS Studio (28 or newer), start its Virtual Camera once, then restart Facade"
     return "install OBS Studio (28 or newer), which provides OBS Virtual Camera, then restart Facade"

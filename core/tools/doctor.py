@@ -17,8 +17,8 @@ class Check:
 
 
 def run_checks(checkpoint: Path | None = None) -> list[Check]:
-    return [_torch(), _cuda(), _face_models(), _cameras(), _virtual_camera(), _checkpoint(checkpoint), _ffmpeg(),
-            _display()]
+    return [_torch(), _cuda(), _face_models(), _cameras(), _virtual_camera(), _ndi(), _checkpoint(checkpoint),
+            _ffmpeg(), _display()]
 
 
 def as_dicts(checks: list[Check]) -> list[dict]:
@@ -97,6 +97,11 @@ def _cameras() -> Check:
 
 
 def _virtual_camera() -> Check:
+    if sys.platform.startswith("linux"):  # end to end: a test pattern through the device and back
+        from core.tools.loopback import diagnose, observe
+
+        found = diagnose(observe())
+        return Check("virtual camera", "failed" if found.fault else "ok", found.detail, found.advice)
     from core.live.sinks import VirtualCameraSink, VirtualCameraUnavailable
 
     try:
@@ -106,6 +111,20 @@ def _virtual_camera() -> Check:
     device = sink.device
     sink.close()
     return Check("virtual camera", "ok", f"{device} works")
+
+
+def _ndi() -> Check:
+    from core.live.ndi import NdiUnavailable, ndi_library
+
+    try:
+        ndi = ndi_library()
+    except NdiUnavailable as exc:
+        return Check("NDI output", "warning", f"{exc.reason} (optional: only NDI output needs it)", exc.advice)
+    detail = f"NDI runtime {ndi.version().split()[-1]} (ndi-python): run --ndi and the window can send"
+    if sys.platform.startswith("linux") and not Path("/run/avahi-daemon/socket").exists():
+        return Check("NDI output", "ok", detail, "other computers find the source through mDNS: "
+                                                "sudo systemctl enable --now avahi-daemon")
+    return Check("NDI output", "ok", detail)
 
 
 def _checkpoint(explicit: Path | None) -> Check:
