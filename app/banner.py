@@ -24,6 +24,7 @@ class Concern(Enum):
     OUTPUT = "output"
     CRASH = "crash"
     API = "api"  # the control API could not listen
+    KEYS = "keys"  # global keys: unavailable here, or some taken by another program
 
 
 class _Row(QWidget):

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QKeySequenceEdit,
-                               QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout)
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGridLayout,
+                               QKeySequenceEdit, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout)
 
 from core.engines.checkpoints import missing_checkpoint
 from core.live.sinks import virtual_camera_help
 from core.paths import default_recordings_dir
 
-from .hotkeys import ACTIONS
+from .hotkeys import ACTIONS, GLOBAL_ACTIONS, clash
 from .settings import AppSettings
 from .widgets import row
 
@@ -22,7 +22,7 @@ from .widgets import row
 
 
 class HelpDialog(QDialog):
-    def __init__(self, hotkeys: dict[str, str], parent=None):
+    def __init__(self, hotkeys: dict[str, str], parent=None, everywhere: dict[str, str] | None = None):
         super().__init__(parent)
         self.setWindowTitle("Facade help")
         self._text = QLabel()
@@ -33,12 +33,18 @@ class HelpDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.show_keys(hotkeys)
+        self.show_keys(hotkeys, everywhere)
 
-    def show_keys(self, hotkeys: dict[str, str]) -> None:
-        """The help, with the keys as they are bound now."""
-        rows = "".join(f"<tr><td><b>{hotkeys.get(a.name, a.default_key)}</b>&nbsp;&nbsp;</td><td>{a.label}</td></tr>"
-                       for a in ACTIONS)
+    def show_keys(self, hotkeys: dict[str, str], everywhere: dict[str, str] | None = None) -> None:
+        """The help, with the keys as they are bound now (``everywhere``: the global keys, when they are on)."""
+        def cell(key: str | None) -> str:
+            return f"<td><b>{key or ''}</b>&nbsp;&nbsp;</td>"
+
+        head = ("<tr><th>In the window&nbsp;&nbsp;</th><th>Everywhere&nbsp;&nbsp;</th><th></th></tr>"
+                if everywhere else "")
+        rows = head + "".join(f"<tr>{cell(hotkeys.get(a.name, a.default_key))}"
+                              f"{cell(everywhere.get(a.name)) if everywhere else ''}<td>{a.label}</td></tr>"
+                              for a in ACTIONS)
         self._text.setText(
             "<h3>Getting started</h3>"
             "<ol><li>Pick an avatar on the left (or drop your own portrait there).</li>"
@@ -62,19 +68,32 @@ class _KeyEdit(QKeySequenceEdit):
 
 
 class SettingsDialog(QDialog):
-    """Rebind keys (OK refuses a key bound to two actions), set the calibration countdown, the recordings
-    folder and the control API; ``store`` writes them back."""
+    """Rebind keys, in the window and everywhere (OK refuses a key bound to two actions), set the calibration
+    countdown, the recordings folder and the control API; ``store`` writes them back."""
 
     def __init__(self, settings: AppSettings, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Facade settings")
+        keys = QGridLayout()
+        keys.addWidget(QLabel("<b>In the window</b>"), 0, 1)
+        keys.addWidget(QLabel("<b>Everywhere</b>"), 0, 2)
+        self._edits: dict[str, _KeyEdit] = {}
+        self._global_edits: dict[str, _KeyEdit] = {}
+        for line, action in enumerate(ACTIONS, start=1):
+            keys.addWidget(QLabel(action.label), line, 0)
+            self._edits[action.name] = _key_edit()
+            keys.addWidget(self._edits[action.name], line, 1)
+            if action.global_key is not None:
+                self._global_edits[action.name] = _key_edit()
+                keys.addWidget(self._global_edits[action.name], line, 2)
+        self.global_keys = QCheckBox("Global keys: the keys under Everywhere work while another program (Zoom, "
+                                     "OBS, a game) has focus")
+        self.global_keys.setToolTip("Off by default: while on, those keys are taken from every other program")
+        global_note = QLabel("macOS: allow Facade (or the terminal that runs it) under System Settings → Privacy & "
+                             "Security → Accessibility. Wayland: not available (log in with an X11 session, or "
+                             "use the control API; see README: Keys).")
+        global_note.setWordWrap(True)
         form = QFormLayout()
-        self._edits = {}
-        for action in ACTIONS:
-            edit = _KeyEdit()
-            edit.setMaximumSequenceLength(1)
-            self._edits[action.name] = edit
-            form.addRow(action.label, edit)
         self._countdown = QSpinBox()
         self._countdown.setRange(0, 10)
         self._countdown.setSuffix(" s")
@@ -98,9 +117,13 @@ class SettingsDialog(QDialog):
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet("color:#c62828;")
         self.problem.hide()
-        for edit in self._edits.values():
+        for edit in (*self._edits.values(), *self._global_edits.values()):
             edit.keySequenceChanged.connect(self._show_clash)
+        self.global_keys.toggled.connect(self._show_clash)
         layout = QVBoxLayout(self)
+        layout.addLayout(keys)
+        layout.addWidget(self.global_keys)
+        layout.addWidget(global_note)
         layout.addLayout(form)
         layout.addWidget(self.problem)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -111,9 +134,12 @@ class SettingsDialog(QDialog):
 
     def show_settings(self, settings: AppSettings) -> None:
         """Show ``settings`` (as they are now, each time the dialog opens)."""
-        defaults = {a.name: a.default_key for a in ACTIONS}
+        defaults = AppSettings()
         for name, edit in self._edits.items():
-            edit.setKeySequence(QKeySequence(settings.hotkeys.get(name, defaults[name])))
+            edit.setKeySequence(QKeySequence(settings.hotkeys.get(name, defaults.hotkeys[name])))
+        for name, edit in self._global_edits.items():
+            edit.setKeySequence(QKeySequence(settings.global_hotkeys.get(name, defaults.global_hotkeys[name])))
+        self.global_keys.setChecked(settings.global_keys)
         self._countdown.setValue(settings.countdown)
         self.recordings.setText(settings.recordings)
         self.api_enabled.setChecked(settings.api_enabled)
@@ -129,16 +155,9 @@ class SettingsDialog(QDialog):
             self.recordings.setText(folder)
 
     def clash(self) -> str:
-        """What is wrong with the keys (one key for two actions, whose labels would both lie), or ''."""
-        labels = {a.name: a.label for a in ACTIONS}
-        taken: dict[str, str] = {}
-        for name, edit in self._edits.items():
-            key = edit.keySequence().toString()
-            if key and key in taken:
-                return (f"{key} is bound to both “{labels[taken[key]]}” and “{labels[name]}”: "
-                        "give one of them another key")
-            taken.setdefault(key, name)
-        return ""
+        """What is wrong with the keys (one key for two actions, whose labels would both lie; a global key
+        without Ctrl, Alt or Meta), or ''. Global keys count only while they are on."""
+        return clash(_keys(self._edits), _keys(self._global_edits) if self.global_keys.isChecked() else {})
 
     def _show_clash(self) -> None:
         text = self.clash()
@@ -152,9 +171,21 @@ class SettingsDialog(QDialog):
 
     def store(self, settings: AppSettings) -> None:
         """Write the dialog's values into ``settings``."""
-        settings.hotkeys = {name: edit.keySequence().toString() for name, edit in self._edits.items()}
+        settings.hotkeys = _keys(self._edits)
+        settings.global_hotkeys = _keys(self._global_edits)
+        settings.global_keys = self.global_keys.isChecked()
         settings.countdown = self._countdown.value()
         settings.recordings = self.recordings.text().strip()
         settings.api_enabled = self.api_enabled.isChecked()
         settings.api_port = self.api_port.value()
         settings.api_lan = self.api_lan.isChecked()
+
+
+def _key_edit() -> _KeyEdit:
+    edit = _KeyEdit()
+    edit.setMaximumSequenceLength(1)
+    return edit
+
+
+def _keys(edits: dict[str, QKeySequenceEdit]) -> dict[str, str]:
+    return {name: edit.keySequence().toString() for name, edit in edits.items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
@@ -11,7 +12,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMai
                                QWidget)
 
 from core.engines.checkpoints import find_checkpoint, identify_checkpoint
-from core.control.actions import MAX_TEXT
+from core.control.actions import MAX_TEXT, ControlError, toggled
 from core.errors import UserError
 from core.live.capture import list_cameras
 from core.live.builder import AvatarError
@@ -28,6 +29,8 @@ from .control import ControlBridge
 from .controls import VIDEO_FILE, ControlsPanel
 from .dialogs import HelpDialog, SettingsDialog
 from .gallery import AvatarGallery
+from .global_keys import GlobalKeys
+from .hotkeys import ACTIONS, BY_NAME
 from .session import LiveSession
 from .video_view import VideoView
 from .widgets import column, row, set_checked_quietly
@@ -67,6 +70,9 @@ class MainWindow(QMainWindow):
         self._bind_keys()
         self.control = ControlBridge(self)
         self._apply_control()
+        self.global_keys = GlobalKeys(self)
+        self.global_keys.pressed.connect(self.press_key)
+        self._apply_global_keys()
         if self.settings.geometry is not None:
             self.restoreGeometry(self.settings.geometry)
         else:
@@ -145,20 +151,28 @@ class MainWindow(QMainWindow):
     def _bind_keys(self) -> None:
         for shortcut in self._shortcuts:
             shortcut.setParent(None)
-        c = self.controls
-        handlers = {"calibrate": self.start_calibration, "calibrate_alt": self.start_calibration,
-                    "virtual_camera": c.vcam_button.toggle, "record": self.toggle_recording,
-                    "mirror": c.mirror_box.toggle, "hide": self.hide_button.toggle,
-                    "overlay": c.overlay_box.toggle, "fullscreen": self.toggle_fullscreen}
-        handlers.update({f"avatar_{i}": (lambda i=i: self._avatar_by_number(i)) for i in range(1, 10)})
         self._shortcuts = []
-        for name, handler in handlers.items():
-            key = self.settings.hotkeys.get(name)
+        for action in ACTIONS:
+            key = self.settings.hotkeys.get(action.name)
             if key:
-                shortcut = QShortcut(QKeySequence(key), self, activated=handler)
+                shortcut = QShortcut(QKeySequence(key), self, activated=partial(self.press_key, action.name))
                 shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
                 self._shortcuts.append(shortcut)
-        c.show_hotkeys(self.settings.hotkeys)
+        self.controls.show_hotkeys(self.settings.hotkeys)
+
+    def press_key(self, name: str) -> None:
+        """Do what the key of action ``name`` does, pressed in the window or (a global key) anywhere: the
+        control API's action, so a key, a Stream Deck and a script do the same; what cannot be done is said."""
+        key = BY_NAME[name]
+        if key.command is None:  # what only the window has
+            {"overlay": self.controls.overlay_box.toggle, "fullscreen": self.toggle_fullscreen}[name]()
+            return
+        try:
+            self.control.apply(toggled(key.action, self.control.state()))
+        except ControlError as exc:
+            if str(exc) not in self.warnings.values():  # the banner may say it already
+                self.statusBar().showMessage(str(exc), 5000)
+        self.control.publish()
 
     # Starting and choosing.
 
@@ -271,11 +285,6 @@ class MainWindow(QMainWindow):
                 self.controls.vcam_button.setChecked(False)
             return
         self.banner.clear(Concern.OUTPUT)
-
-    def _avatar_by_number(self, number: int) -> None:
-        paths = self.gallery.paths()
-        if number <= len(paths):
-            self.choose_avatar(paths[number - 1])
 
     def _camera_chosen(self, index: int) -> None:
         data = self.controls.camera_box.itemData(index)
@@ -471,7 +480,8 @@ class MainWindow(QMainWindow):
     def show_help(self) -> None:
         if self._help is None:
             self._help = HelpDialog(self.settings.hotkeys, self)
-        self._help.show_keys(self.settings.hotkeys)
+        self._help.show_keys(self.settings.hotkeys,
+                             self.settings.global_hotkeys if self.settings.global_keys else None)
         self._help.exec()
 
     def _settings_dialog(self) -> None:
@@ -483,6 +493,7 @@ class MainWindow(QMainWindow):
             dialog.store(self.settings)
             self._bind_keys()
             self._apply_control()
+            self._apply_global_keys()
             self.save_settings_soon()
 
     def _apply_control(self) -> None:
@@ -493,6 +504,13 @@ class MainWindow(QMainWindow):
             self.banner.warn(Concern.API, str(exc))
             return
         self.banner.clear(Concern.API)
+
+    def _apply_global_keys(self) -> None:
+        """Listen for the global keys if they are on; what does not work (here, or a key another program
+        holds) goes to the banner."""
+        keys = self.settings.global_hotkeys if self.settings.global_keys else {}
+        text = self.global_keys.listen(keys).describe(keys)
+        self.banner.set(Concern.KEYS, bool(text), text)
 
     # What the pipeline reports.
 
@@ -583,6 +601,7 @@ class MainWindow(QMainWindow):
         self._save_timer.stop()
         self._save_settings()
         self.control.stop()
+        self.global_keys.stop()
         self.session.stop()
         super().closeEvent(event)
 

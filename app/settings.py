@@ -17,7 +17,7 @@ from core.errors import UserError
 from core.media.files import write_text_file
 from core.paths import APP_NAME, user_data_dir
 
-from .hotkeys import ACTIONS
+from .hotkeys import ACTIONS, GLOBAL_ACTIONS
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ class AppSettings:
     api_lan: bool = False  # other devices may connect, with the token
     api_token: str = ""  # made on first start: empty is never a token
     hotkeys: dict[str, str] = field(default_factory=lambda: {a.name: a.default_key for a in ACTIONS})
+    global_keys: bool = False  # keys that work while another program has focus (app/global_keys.py)
+    global_hotkeys: dict[str, str] = field(default_factory=lambda: {a.name: a.global_key for a in GLOBAL_ACTIONS})
     geometry: QByteArray | None = None
 
 
@@ -73,7 +75,10 @@ def load(store: QSettings) -> AppSettings:
         if f.name != "engine" and store.contains(f.name):
             setattr(settings, f.name, _coerce(f.name, store.value(f.name), getattr(settings, f.name)))
     settings.engine = replace(_load_choice(store, settings.engine), remote=_load_pairing(store))
-    settings.hotkeys = {**AppSettings().hotkeys, **settings.hotkeys}
+    defaults = AppSettings()
+    settings.hotkeys = {**defaults.hotkeys, **settings.hotkeys}
+    settings.global_hotkeys = {name: settings.global_hotkeys.get(name, key)
+                               for name, key in defaults.global_hotkeys.items()}
     for name, valid in _VALID.items():
         if not _passes(valid, getattr(settings, name)):
             setattr(settings, name, getattr(AppSettings(), name))

@@ -93,6 +93,18 @@ class State:
         return asdict(self)
 
 
+# What a key turns off when it is on (a key toggles; the API names each way): the command, and the State field
+# that says it is on. Mirror toggles with no value already.
+_OFF = {Command.HIDE: (Command.SHOW, "hidden"), Command.RECORD_START: (Command.RECORD_STOP, "recording"),
+        Command.VIRTUAL_CAMERA_ON: (Command.VIRTUAL_CAMERA_OFF, "virtual_camera")}
+
+
+def toggled(action: Action, state: State) -> Action:
+    """``action`` pressed as a key: one that turns something on turns it off when ``state`` says it is on."""
+    off = _OFF.get(action.command)
+    return Action(off[0]) if off is not None and getattr(state, off[1]) else action
+
+
 class Controller(Protocol):
     """What carries actions out (the window). ``perform`` is called on the API's own thread and must return at
     once: the future ends with None once the action is done, or with a ControlError saying why it was not."""
