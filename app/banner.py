@@ -24,6 +24,7 @@ class Concern(Enum):
     OUTPUT = "output"
     CRASH = "crash"
     API = "api"  # the control API could not listen
+    NDI = "ndi"  # NDI output could not start
     KEYS = "keys"  # global keys: unavailable here, or some taken by another program
 
 

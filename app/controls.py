@@ -9,12 +9,14 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QLineEdit, QPushButton,
                                QSlider, QVBoxLayout, QWidget)
 
-from core.compose.compositor import BACKGROUNDS, FITS, OUTPUT_SIZES
+from core.compose.compositor import BACKGROUNDS, FITS, OUTPUT_SIZES, TRANSPARENT
 from core.engines.checkpoints import missing_checkpoint
 from core.engines.choice import DEVICES, PRECISIONS, USED_BY, EngineChoice
+from core.engines.strength import MAX_PERCENT, MotionStrength
+from core.live.ndi import DEFAULT_SOURCE_NAME
 
-from .settings import AppSettings
-from .widgets import combo
+from .settings import AppSettings, AvatarProfile
+from .widgets import combo, row, set_checked_quietly
 
 VIDEO_FILE = "__file__"  # the camera box's entry that asks for a video file
 _ENGINE_LABELS = {"mesh": "Mesh (no download)", "fomm": "FOMM (neural)", "remote": "Remote GPU…"}
@@ -24,6 +26,7 @@ class ControlsPanel(QWidget):
     """Widgets only: the window connects their signals. ``apply`` shows settings, ``store`` reads them back."""
 
     engine_changed = Signal()  # engine, device, precision or a motion option: the pipeline must be rebuilt
+    motion_changed = Signal()  # the head motion or expression strength: applied live
     output_changed = Signal()  # the call picture's size, fit or background
 
     def __init__(self, cameras: list[int], parent=None):
@@ -55,6 +58,11 @@ class ControlsPanel(QWidget):
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(0, 100)
+        (self.head_motion, head_row), (self.expressions, expressions_row) = (_percent_slider(tip) for tip in (
+            "How far the avatar's head turns, moves and leans in, against yours: less for a small or cartoon face",
+            "How strongly the avatar plays your expressions: more for a cartoon face"))
+        for slider in (self.head_motion, self.expressions):
+            slider.valueChanged.connect(lambda *_: self.motion_changed.emit())
         self.mirror_box = QCheckBox("Mirror output  (M)")
         self.overlay_box = QCheckBox("Overlay: landmarks + onion skin  (O)")
 
@@ -63,11 +71,24 @@ class ControlsPanel(QWidget):
         self.background_box = combo(BACKGROUNDS, BACKGROUNDS[0])
         for widget in (self.size_box, self.fit_box, self.background_box):
             widget.activated.connect(lambda *_: self.output_changed.emit())
+        self.background_note = QLabel("Transparent: only NDI carries it. The virtual camera and recordings show "
+                                      "the portrait's own background, the preview a checkerboard.")
+        self.background_note.setWordWrap(True)
+        self.background_note.setStyleSheet("color:#666;")
+        self.background_box.currentTextChanged.connect(
+            lambda text: self.background_note.setVisible(text == TRANSPARENT))
         self.vcam_button = QPushButton("Start virtual camera  (V)")
         self.vcam_button.setCheckable(True)
         self.vcam_state = QLabel("Virtual camera: off")
         self.record_button = QPushButton("Record")
         self.record_button.setCheckable(True)
+        self.ndi_name = QLineEdit(DEFAULT_SOURCE_NAME)
+        self.ndi_name.setToolTip("The source's name in OBS, vMix and other NDI software (after this computer's)")
+        self.ndi_button = QPushButton("Send NDI")
+        self.ndi_button.setCheckable(True)
+        self.ndi_button.setToolTip("The call picture as an NDI source on the network; with a transparent "
+                                   "background, the person alone")
+        self.ndi_state = QLabel("NDI: off")
 
         source = QGroupBox("Camera")
         QFormLayout(source).addRow(self.camera_box)
@@ -82,6 +103,8 @@ class ControlsPanel(QWidget):
         motion = QGroupBox("Motion")
         form = QFormLayout(motion)
         form.addRow("Smoothing", self.smoothing)
+        form.addRow("Head motion", head_row)
+        form.addRow("Expressions", expressions_row)
         form.addRow(self.mirror_box)
         form.addRow(self.overlay_box)
         output = QGroupBox("Output")
@@ -89,8 +112,12 @@ class ControlsPanel(QWidget):
         form.addRow("Size", self.size_box)
         form.addRow("Fit", self.fit_box)
         form.addRow("Background", self.background_box)
+        form.addRow(self.background_note)
         for widget in (self.vcam_button, self.vcam_state, self.record_button):
             form.addRow(widget)
+        form.addRow("NDI name", self.ndi_name)
+        form.addRow(self.ndi_button)
+        form.addRow(self.ndi_state)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for group in (source, engine, motion, output):
@@ -120,6 +147,8 @@ class ControlsPanel(QWidget):
         self.relative_box.setChecked(choice.relative)
         self.adapt_box.setChecked(choice.adapt_scale)
         self.smoothing.setValue(int(settings.smoothing * 100))
+        self.head_motion.setValue(settings.head_motion)
+        self.expressions.setValue(settings.expressions)
         self.mirror_box.setChecked(settings.mirror)
         self.overlay_box.setChecked(settings.overlay)
         for box, value in ((self.size_box, settings.output_size), (self.fit_box, settings.fit),
@@ -127,11 +156,13 @@ class ControlsPanel(QWidget):
             if box.findText(value) < 0:  # a size or colour set elsewhere (the settings file)
                 box.addItem(value)
             box.setCurrentText(value)
+        self.background_note.setVisible(settings.background == TRANSPARENT)
 
     def store(self, settings: AppSettings) -> None:
         """Write what the widgets show back into ``settings``."""
         settings.engine = self.engine_choice(settings.engine)
         settings.smoothing = self.smoothing.value() / 100
+        settings.head_motion, settings.expressions = self.head_motion.value(), self.expressions.value()
         settings.mirror = self.mirror_box.isChecked()
         settings.overlay = self.overlay_box.isChecked()
         settings.output_size = self.size_box.currentText()
@@ -144,6 +175,25 @@ class ControlsPanel(QWidget):
                        device=self.device_box.currentText(),
                        precision=self.precision_box.currentText(), relative=self.relative_box.isChecked(),
                        adapt_scale=self.adapt_box.isChecked())
+
+    @property
+    def motion(self) -> MotionStrength:
+        return MotionStrength.from_percent(self.head_motion.value(), self.expressions.value())
+
+    def profile(self) -> AvatarProfile:
+        """The motion settings shown, as an avatar's profile (without its neutral pose)."""
+        return AvatarProfile(smoothing=self.smoothing.value() / 100, head_motion=self.head_motion.value(),
+                             expressions=self.expressions.value(), relative=self.relative_box.isChecked(),
+                             adapt_scale=self.adapt_box.isChecked())
+
+    def show_profile(self, profile: AvatarProfile) -> None:
+        """Show an avatar's motion settings: the sliders say so as they move, the engine options quietly (the
+        window decides whether the running engine must be rebuilt for them)."""
+        self.smoothing.setValue(round(profile.smoothing * 100))
+        self.head_motion.setValue(profile.head_motion)
+        self.expressions.setValue(profile.expressions)
+        set_checked_quietly(self.relative_box, profile.relative)
+        set_checked_quietly(self.adapt_box, profile.adapt_scale)
 
     def set_cameras(self, cameras: list[int]) -> None:
         """List the cameras found, then the entry that asks for a video file."""
@@ -179,3 +229,16 @@ class ControlsPanel(QWidget):
         for option, widget in (("device", self.device_box), ("precision", self.precision_box),
                                ("relative", self.relative_box), ("adapt_scale", self.adapt_box)):
             widget.setEnabled(option in USED_BY[name])
+
+
+
+def _percent_slider(tip: str) -> tuple[QSlider, QWidget]:
+    """A 0 to MAX_PERCENT slider at 100, and a row with it and its value beside it."""
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(0, MAX_PERCENT)
+    slider.setValue(100)
+    slider.setToolTip(tip)
+    label = QLabel("100 %")
+    label.setMinimumWidth(label.fontMetrics().horizontalAdvance("200 %"))
+    slider.valueChanged.connect(lambda value: label.setText(f"{value} %"))
+    return slider, row(slider, label)

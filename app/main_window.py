@@ -11,7 +11,9 @@ from PySide6.QtGui import QAction, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMainWindow, QPushButton, QSplitter,
                                QWidget)
 
+from core.compose.canvas import over_checkerboard
 from core.engines.checkpoints import find_checkpoint, identify_checkpoint
+from core.engines.choice import USED_BY
 from core.control.actions import MAX_TEXT, ControlError, toggled
 from core.errors import UserError
 from core.live.capture import list_cameras
@@ -61,6 +63,7 @@ class MainWindow(QMainWindow):
         self._help: HelpDialog | None = None  # made the first time they are asked for, then shown again
         self._settings_form: SettingsDialog | None = None
         self._shortcuts: list[QShortcut] = []
+        self._inherited_neutral = None  # the neutral pose the avatar on the call came with from the one before
         self._camera_probe = camera_probe
         # The pairing string that last connected: the only one stored, so a typo never comes back at each start.
         self._remote_ok = self.settings.engine.remote if _is_pairing(self.settings.engine.remote) else ""
@@ -121,13 +124,16 @@ class MainWindow(QMainWindow):
         controls.output_changed.connect(self._output_changed)
         controls.load_model.clicked.connect(self._load_model_dialog)
         controls.smoothing.valueChanged.connect(lambda v: self.session.set_smoothing(v / 100))
+        controls.motion_changed.connect(lambda: self.session.set_motion(controls.motion))
         controls.mirror_box.toggled.connect(self.session.set_mirror)
         controls.vcam_button.toggled.connect(self.set_virtual_camera)
+        controls.ndi_button.toggled.connect(self.set_ndi)
         controls.record_button.toggled.connect(self._record_toggled)
         self.session.set_mirror(self.settings.mirror)
         self.session.set_smoothing(self.settings.smoothing)
+        self.session.set_motion(controls.motion)
         for changed in (controls.smoothing.valueChanged, controls.mirror_box.toggled, controls.overlay_box.toggled,
-                        controls.output_changed):
+                        controls.output_changed, controls.motion_changed):
             changed.connect(self.save_settings_soon)
 
         body = QWidget()
@@ -180,6 +186,7 @@ class MainWindow(QMainWindow):
         """(Re)build the pipeline from the current choices; problems go to the banner, never a crash."""
         if self._closed:  # a widget losing focus as the window closes must not start a new pipeline
             return
+        self._remember_profile()
         avatar = self.settings.avatar or (self.gallery.paths()[0] if self.gallery.count() else "")
         if not avatar:
             self.banner.warn(Concern.AVATAR, "Add a portrait to the gallery to start")
@@ -193,6 +200,7 @@ class MainWindow(QMainWindow):
             return
         self.settings.engine = choice
         c.vcam_button.setChecked(False)
+        c.ndi_button.setChecked(False)
         c.record_button.setChecked(False)
         self.camera_view.set_placeholder(f"Opening {c.camera_box.currentText()}…")
         try:
@@ -205,6 +213,10 @@ class MainWindow(QMainWindow):
                 self.banner.warn(Concern.START, str(exc))
             return
         self.banner.clear(Concern.START)
+        self._inherited_neutral = None
+        profile = self.settings.profiles.get(avatar)
+        if profile is not None and profile.neutral is not None:
+            self.session.pipeline.set_neutral(profile.neutral)
         engine = self.session.pipeline.engine
         if choice.engine != "mesh":  # the engine chosen runs: its earlier failure is over
             self.banner.clear(Concern.ENGINE)
@@ -259,21 +271,61 @@ class MainWindow(QMainWindow):
         return fallback
 
     def choose_avatar(self, path: str) -> None:
+        self._remember_profile()
         try:
             if self.session.pipeline is None:
                 self.settings.avatar = path
+                self._show_profile(path)
                 self.restart()
                 return
+            neutral = self.session.pipeline.neutral
             self.session.set_avatar(path)
         except UserError as exc:
             self.banner.warn(Concern.AVATAR, str(exc))
             return
         self.banner.clear(Concern.AVATAR)
         self.settings.avatar = path
+        self._inherited_neutral = neutral
+        self._take_profile(path)
         self.gallery.select_path(path)
         self.save_settings_soon()
         if self.session.pipeline.source.state != SourceState.LIVE:  # no camera frames to show it with
             self._show_call_picture(self.session.pipeline.rest_picture())
+
+    # Per-avatar profiles: each avatar keeps the motion settings and the neutral pose it was last used with.
+
+    def _remember_profile(self) -> None:
+        """Keep what the avatar on the call is used with as its profile: the motion settings shown, and the
+        neutral pose if one was taken (or taken again) since it was chosen, else the one it had."""
+        if not self.settings.avatar:
+            return
+        pipeline, kept = self.session.pipeline, self.settings.profiles.get(self.settings.avatar)
+        neutral = kept.neutral if kept else None
+        if pipeline is not None and pipeline.neutral is not None and pipeline.neutral is not self._inherited_neutral:
+            neutral = pipeline.neutral
+        self.settings.profiles[self.settings.avatar] = replace(self.controls.profile(), neutral=neutral)
+
+    def _show_profile(self, path: str) -> bool:
+        """Show avatar ``path``'s motion settings (its sliders apply at once); True if they ask the running
+        engine to be rebuilt (a FOMM option that differs)."""
+        profile = self.settings.profiles.get(path)
+        if profile is None:
+            return False
+        shown, pipeline = self.controls.profile(), self.session.pipeline
+        used = USED_BY.get(pipeline.engine.name, ()) if pipeline else ()
+        self.controls.show_profile(profile)
+        return any(getattr(profile, option) != getattr(shown, option) for option in ("relative", "adapt_scale")
+                   if option in used)
+
+    def _take_profile(self, path: str) -> None:
+        """Avatar ``path`` has just been put on the call: its motion settings, and its neutral pose from the next
+        frame (a rebuilt engine takes it as it starts)."""
+        if self._show_profile(path):
+            self.restart()
+            return
+        profile = self.settings.profiles.get(path)
+        if profile is not None and profile.neutral is not None:
+            self.session.pipeline.set_neutral(profile.neutral)
 
     def _output_changed(self) -> None:
         self.controls.store(self.settings)
@@ -413,6 +465,22 @@ class MainWindow(QMainWindow):
             c.vcam_state.setText("Virtual camera: off")
         c.show_hotkeys(self.settings.hotkeys)
 
+    def set_ndi(self, on: bool) -> None:
+        c = self.controls
+        if on:
+            try:
+                source = self.session.start_ndi(c.ndi_name.text())
+            except UserError as exc:
+                self.banner.warn(Concern.NDI, str(exc))
+                set_checked_quietly(c.ndi_button, False)
+                return
+            self.banner.clear(Concern.NDI)
+            c.ndi_state.setText(f"NDI: sending as {source}")
+        else:
+            self.session.stop_ndi()
+            c.ndi_state.setText("NDI: off")
+        c.ndi_name.setEnabled(not on)
+
     def start_recording(self, path: str | Path | None = None) -> None:
         """Record the call picture to ``path``, or to a new timestamped file in the recordings folder."""
         c = self.controls
@@ -518,7 +586,10 @@ class MainWindow(QMainWindow):
         frame = self.session.take_frame()
         if frame is None:
             return
-        self._show_call_picture(frame.avatar if frame.picture is None else frame.picture)
+        if frame.alpha is not None:  # a transparent background: what NDI receives, over a checkerboard
+            self._show_call_picture(over_checkerboard(frame.picture, frame.alpha))
+        else:
+            self._show_call_picture(frame.avatar if frame.picture is None else frame.picture)
         overlay = self.controls.overlay_box.isChecked()
         onion = self.session.pipeline.avatar if (overlay and self.session.pipeline) else None
         view = camera_view(frame, landmarks=overlay, onion=onion)
@@ -541,6 +612,7 @@ class MainWindow(QMainWindow):
                                                "Plug one in, or drive the avatar from a video file.",
                              [("Video file…", self.choose_video_file), ("Look again", self.look_for_cameras)])
         elif event.kind == EventKind.CALIBRATED:
+            self.save_settings_soon()  # the neutral pose, in the avatar's profile
             self.statusBar().showMessage(event.message, 3000)
         else:
             self.banner.set(event.kind, event.problem, event.message)
@@ -585,6 +657,7 @@ class MainWindow(QMainWindow):
 
     def _save_settings(self) -> None:
         self.controls.store(self.settings)
+        self._remember_profile()
         self.settings.geometry = self.saveGeometry()
         engine = replace(self.settings.engine, remote=self._remote_ok)  # what the field shows may never have connected
         if engine.engine == "remote" and not engine.remote:  # nothing to connect to: the next start runs mesh

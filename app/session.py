@@ -9,9 +9,11 @@ from PySide6.QtCore import QObject, Signal
 
 from core.compose.compositor import OutputSettings
 from core.engines import EngineChoice
+from core.engines.strength import MotionStrength
 from core.errors import UserError
 from core.frames import OutputFrame
 from core.live.builder import LiveSetup, build_pipeline, needs_avatar_face, prepare_avatar
+from core.live.ndi import NdiSink
 from core.live.pipeline import LivePipeline
 from core.live.sinks import CallbackSink, RecorderSink, VirtualCameraSink
 
@@ -30,10 +32,12 @@ class LiveSession(QObject):
         self._pending_lock = threading.Lock()
         self._virtual_camera: VirtualCameraSink | None = None
         self._recorder: RecorderSink | None = None
+        self._ndi: NdiSink | None = None
         self.avatar_path: str | None = None
         self.output = OutputSettings()
         self.mirror = False
         self.smoothing = 0.5
+        self.motion = MotionStrength()
         self.hidden = False
         self.hide_text: str | None = None
 
@@ -47,16 +51,17 @@ class LiveSession(QObject):
                           output=output)
         pipeline = build_pipeline(setup, [CallbackSink(self._on_frame)], on_event=self.event.emit)
         pipeline.set_smoothing(self.smoothing)
+        pipeline.set_motion(self.motion)
         pipeline.set_hidden(self.hidden, self.hide_text, fade=False)  # a restart while hidden stays hidden
         self.pipeline = pipeline.start()
         self.avatar_path = avatar_path
 
     def stop(self) -> None:
-        """Stop the threads and release the camera, the virtual camera and a recording (finalised)."""
+        """Stop the threads and release the camera, the virtual camera, NDI and a recording (finalised)."""
         if self.pipeline is not None:
             self.pipeline.stop()
             self.pipeline = None
-        self._virtual_camera = self._recorder = None
+        self._virtual_camera = self._recorder = self._ndi = None
 
     # Controls.
 
@@ -87,6 +92,11 @@ class LiveSession(QObject):
         self.smoothing = strength
         if self.pipeline is not None:
             self.pipeline.set_smoothing(strength)
+
+    def set_motion(self, strength: MotionStrength) -> None:
+        self.motion = strength
+        if self.pipeline is not None:
+            self.pipeline.set_motion(strength)
 
     def set_hidden(self, hidden: bool, text: str | None = None) -> None:
         """The card instead of the live picture (``text``: its line; None keeps it), kept across restarts."""
@@ -119,6 +129,21 @@ class LiveSession(QObject):
         if self._virtual_camera is not None and self.pipeline is not None:
             self.pipeline.remove_sink(self._virtual_camera)
         self._virtual_camera = None
+
+    def start_ndi(self, name: str) -> str:
+        """Send the call picture as the NDI source ``name``; returns its full name (``HOST (name)``). Raises
+        UserError (NdiUnavailable says how to get NDI)."""
+        if self.pipeline is None:
+            raise UserError("start a camera first")
+        if self._ndi is None:
+            self._ndi = NdiSink(name, fps=self.pipeline.source.fps)
+            self.pipeline.add_sink(self._ndi)
+        return self._ndi.source
+
+    def stop_ndi(self) -> None:
+        if self._ndi is not None and self.pipeline is not None:
+            self.pipeline.remove_sink(self._ndi)
+        self._ndi = None
 
     @property
     def recording(self) -> Path | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -13,7 +14,9 @@ from core.compose.card import DEFAULT_TEXT
 from core.compose.compositor import FITS, OutputSettings, background_colour, parse_size
 from core.control.server import DEFAULT_PORT, new_token
 from core.engines.choice import DEVICES, ENGINES, MESH_RESOLUTIONS, PRECISIONS, EngineChoice
+from core.engines.strength import MAX_PERCENT
 from core.errors import UserError
+from core.live.neutral import NeutralPose
 from core.media.files import write_text_file
 from core.paths import APP_NAME, user_data_dir
 
@@ -25,6 +28,20 @@ log = logging.getLogger(__name__)
 _ALLOWED = {"engine": ENGINES, "device": DEVICES, "precision": PRECISIONS, "resolution": MESH_RESOLUTIONS}
 # Checks of the other stored values: False or ValueError sends the value back to its default.
 _VALID = {"output_size": parse_size, "fit": lambda v: v in FITS, "background": background_colour}
+_PROFILES = "avatar_profiles"  # the store's key for AppSettings.profiles, as one JSON text
+
+
+@dataclass
+class AvatarProfile:
+    """What an avatar was last used with, taken again when it is chosen: the motion settings and the neutral
+    pose (stored without its picture: see core.live.neutral)."""
+
+    smoothing: float = 0.5
+    head_motion: int = 100  # percent, 0 to MAX_PERCENT
+    expressions: int = 100
+    relative: bool = True
+    adapt_scale: bool = False
+    neutral: NeutralPose | None = None
 
 
 @dataclass
@@ -33,6 +50,9 @@ class AppSettings:
     camera: str = "0"
     engine: EngineChoice = EngineChoice(engine="mesh")  # stored flat, under the choice's own field names
     smoothing: float = 0.5
+    head_motion: int = 100  # percent, 0 to MAX_PERCENT: the avatar's head motion against the driver's
+    expressions: int = 100  # percent: its expressions' strength
+    profiles: dict[str, AvatarProfile] = field(default_factory=dict)  # by avatar path
     mirror: bool = False
     overlay: bool = False
     countdown: int = 0
@@ -72,8 +92,9 @@ def load(store: QSettings) -> AppSettings:
     """Read settings back; a value of the wrong type or out of range falls back to its default."""
     settings = AppSettings()
     for f in fields(AppSettings):
-        if f.name != "engine" and store.contains(f.name):
+        if f.name not in ("engine", "profiles") and store.contains(f.name):
             setattr(settings, f.name, _coerce(f.name, store.value(f.name), getattr(settings, f.name)))
+    settings.profiles = _load_profiles(store.value(_PROFILES, ""))
     settings.engine = replace(_load_choice(store, settings.engine), remote=_load_pairing(store))
     defaults = AppSettings()
     settings.hotkeys = {**defaults.hotkeys, **settings.hotkeys}
@@ -85,6 +106,9 @@ def load(store: QSettings) -> AppSettings:
     if not math.isfinite(settings.smoothing):
         settings.smoothing = AppSettings.smoothing
     settings.smoothing = min(max(settings.smoothing, 0.0), 1.0)
+    for name in ("head_motion", "expressions"):
+        if not 0 <= getattr(settings, name) <= MAX_PERCENT:
+            setattr(settings, name, 100)
     settings.countdown = min(max(settings.countdown, 0), 10)
     if not 1024 <= settings.api_port <= 65535:
         settings.api_port = DEFAULT_PORT
@@ -108,7 +132,10 @@ def _passes(check, value) -> bool:
 
 
 def save(store: QSettings, settings: AppSettings) -> None:
-    values = {f.name: getattr(settings, f.name) for f in fields(AppSettings) if f.name != "engine"}
+    values = {f.name: getattr(settings, f.name) for f in fields(AppSettings) if f.name not in ("engine", "profiles")}
+    values[_PROFILES] = json.dumps({path: {**{f.name: getattr(p, f.name) for f in fields(AvatarProfile)},
+                                           "neutral": p.neutral.stored() if p.neutral else None}
+                                    for path, p in settings.profiles.items()})
     choice = asdict(settings.engine)
     choice["checkpoint"] = str(choice["checkpoint"] or "")
     _save_pairing(pairing_file(store), choice.pop("remote"))
@@ -116,6 +143,32 @@ def save(store: QSettings, settings: AppSettings) -> None:
         if value is not None:
             store.setValue(name, value)
     store.sync()
+
+
+def _load_profiles(text) -> dict[str, AvatarProfile]:
+    """The profiles ``save`` wrote; a value that is not what it should be falls back to its default, and the
+    profile of a portrait that is no longer there is forgotten."""
+    try:
+        stored = json.loads(text) if isinstance(text, str) and text else {}
+    except ValueError:
+        return {}
+    profiles = {}
+    for path, values in (stored.items() if isinstance(stored, dict) else ()):
+        if not (isinstance(values, dict) and Path(path).is_file()):
+            continue
+        profile = AvatarProfile(neutral=NeutralPose.from_stored(values.get("neutral")))
+        for f in fields(AvatarProfile):
+            value, default = values.get(f.name), getattr(profile, f.name)
+            if f.name != "neutral" and type(value) is type(default) and _in_range(f.name, value):
+                setattr(profile, f.name, value)
+        profiles[path] = profile
+    return profiles
+
+
+def _in_range(name: str, value) -> bool:
+    if name == "smoothing":
+        return 0 <= value <= 1
+    return 0 <= value <= MAX_PERCENT if name in ("head_motion", "expressions") else True
 
 
 def _load_choice(store: QSettings, default: EngineChoice) -> EngineChoice:

@@ -196,3 +196,59 @@ def test_doctor_says_whether_ndi_can_send_and_how_to_get_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "NDIlib", None)
     check = _ndi()
     assert check.status == "warning" and "not installed" in check.detail and "requirements-ndi.txt" in check.advice
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, camera_video):
+    from conftest import open_window
+
+    win = open_window(qtbot, tmp_path, str(camera_video))
+    qtbot.waitUntil(lambda: win.avatar_view.frames_shown > 3, timeout=15000)
+    yield win
+    if win.session.pipeline is not None:
+        win.close()
+
+
+def _choose_background(window, text):
+    box = window.controls.background_box
+    box.setCurrentText(text)
+    box.activated.emit(box.currentIndex())
+
+
+@needs_ndi
+def test_the_window_sends_ndi_and_previews_transparency_over_a_checkerboard(window, qtbot):
+    from PySide6.QtCore import Qt
+
+    c = window.controls
+    assert not c.background_note.isVisibleTo(window)
+    _choose_background(window, "transparent")
+    assert c.background_note.isVisibleTo(window) and "only NDI" in c.background_note.text()
+    shown = []
+    window.avatar_view.show_frame = lambda rgb, show=window.avatar_view.show_frame: (shown.append(rgb), show(rgb))
+    qtbot.waitUntil(lambda: len(shown) > 3, timeout=10000)
+    # The preview: the picture over the grey checkerboard where the matte is clear (the flag behind her).
+    assert np.isin(shown[-1][:16, :16], (102, 153)).all() and np.isin(shown[-1][:16, 16:32], (102, 153)).all()
+    assert shown[-1][0, 0, 0] != shown[-1][0, 16, 0]
+    c.ndi_name.setText(_name("window"))
+    qtbot.mouseClick(c.ndi_button, Qt.MouseButton.LeftButton)
+    assert c.ndi_button.isChecked() and c.ndi_state.text().endswith(f"({_name('window')})")
+    assert not c.ndi_name.isEnabled()
+    receiver = Receiver(c.ndi_state.text().removeprefix("NDI: sending as "))
+    try:
+        received = receiver.take(lambda: qtbot.wait(30), timeout=20)
+    finally:
+        receiver.close()
+    assert received.shape == (720, 1280, 4) and received[:40, :40, 3].max() < 10 and received[..., 3].max() == 255
+    qtbot.mouseClick(c.ndi_button, Qt.MouseButton.LeftButton)
+    assert c.ndi_state.text() == "NDI: off" and c.ndi_name.isEnabled()
+
+
+def test_the_window_says_how_to_get_ndi_when_it_is_missing(window, qtbot, monkeypatch):
+    from PySide6.QtCore import Qt
+
+    from app.banner import Concern
+
+    monkeypatch.setitem(sys.modules, "NDIlib", None)
+    qtbot.mouseClick(window.controls.ndi_button, Qt.MouseButton.LeftButton)
+    assert not window.controls.ndi_button.isChecked() and window.controls.ndi_state.text() == "NDI: off"
+    assert "requirements-ndi.txt" in window.warnings[Concern.NDI]

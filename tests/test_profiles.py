@@ -1,5 +1,7 @@
 """Per-avatar profiles: the neutral pose taken again (another avatar's, a restart's) and the motion settings."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -78,3 +80,88 @@ def test_the_motion_strength_reaches_the_engine(camera_video, avatar_256):
     pipeline.set_motion(MotionStrength(0.5, 1.5))
     assert engine.motion == pipeline.motion == MotionStrength(0.5, 1.5)
     pipeline.engine.close()
+
+
+def test_each_avatar_gets_back_its_motion_settings_and_neutral_pose(qtbot, tmp_path, camera_video):
+    from conftest import open_window
+
+    window = open_window(qtbot, tmp_path, str(camera_video))
+    c = window.controls
+    a, b = window.gallery.paths()[:2]
+
+    def settle(path):
+        window.choose_avatar(path)
+        qtbot.waitUntil(lambda: window.session.pipeline is not None and window.session.pipeline.neutral is not None,
+                        timeout=20000)
+
+    def shown():
+        return c.head_motion.value(), c.expressions.value(), c.smoothing.value()
+
+    try:
+        settle(a)
+        c.head_motion.setValue(60), c.expressions.setValue(140), c.smoothing.setValue(30)
+        neutral_a = window.session.pipeline.neutral
+        window.choose_avatar(b)
+        assert shown() == (60, 140, 30)  # an avatar never used takes what the last one had
+        c.head_motion.setValue(150), c.expressions.setValue(50), c.smoothing.setValue(80)
+        calibrations = window.session.pipeline.calibrations
+        window.start_calibration()
+        qtbot.waitUntil(lambda: window.session.pipeline.calibrations > calibrations, timeout=10000)
+        neutral_b = window.session.pipeline.neutral
+        assert neutral_b is not neutral_a
+        window.choose_avatar(a)
+        assert shown() == (60, 140, 30) and window.session.motion == MotionStrength(0.6, 1.4)
+        assert window.session.pipeline.motion == MotionStrength(0.6, 1.4)
+        qtbot.waitUntil(lambda: window.session.pipeline.neutral is neutral_a, timeout=5000)
+        window.choose_avatar(b)
+        assert shown() == (150, 50, 80) and window.session.pipeline.motion == MotionStrength(1.5, 0.5)
+        qtbot.waitUntil(lambda: window.session.pipeline.neutral is neutral_b, timeout=5000)
+    finally:
+        window.close()
+
+    again = open_window(qtbot, tmp_path, str(camera_video))  # a restart: the settings file, the same camera
+    try:
+        assert again.settings.avatar == b and (
+            again.controls.head_motion.value(), again.controls.expressions.value()) == (150, 50)
+        qtbot.waitUntil(lambda: again.session.pipeline is not None and again.session.pipeline.neutral is not None,
+                        timeout=20000)
+        restored = again.session.pipeline.neutral
+        assert restored.image is None and np.array_equal(restored.landmarks, neutral_b.landmarks)  # from the file
+        qtbot.waitUntil(lambda: again.session.pipeline.calibrated, timeout=5000)
+        assert again.session.pipeline.calibrations == 1  # the one read back: no other was taken
+        again.choose_avatar(a)
+        assert (again.controls.head_motion.value(), again.controls.smoothing.value()) == (60, 30)
+        qtbot.waitUntil(lambda: np.array_equal(again.session.pipeline.neutral.landmarks, neutral_a.landmarks),
+                        timeout=5000)
+        assert again.session.pipeline.neutral.crop == neutral_a.crop
+    finally:
+        again.close()
+
+
+def test_stored_profiles_are_checked_when_read_back(tmp_path, taken):
+    from app import settings as app_settings
+
+    portrait = tmp_path / "me.png"
+    portrait.write_bytes(b"")
+    store = app_settings.open_settings(tmp_path / "facade.ini")
+    first = app_settings.load(store)
+    first.profiles = {str(portrait): app_settings.AvatarProfile(0.2, 40, 180, False, True, taken),
+                      str(tmp_path / "gone.png"): app_settings.AvatarProfile()}
+    first.head_motion, first.expressions = 40, 180
+    app_settings.save(store, first)
+    (tmp_path / "gone.png").unlink(missing_ok=True)
+    again = app_settings.load(app_settings.open_settings(tmp_path / "facade.ini"))
+    assert (again.head_motion, again.expressions) == (40, 180) and list(again.profiles) == [str(portrait)]
+    profile = again.profiles[str(portrait)]
+    assert (profile.smoothing, profile.head_motion, profile.expressions, profile.relative, profile.adapt_scale) == \
+        (0.2, 40, 180, False, True)
+    assert profile.neutral.image is None and np.array_equal(profile.neutral.landmarks, taken.landmarks)
+    stored = json.loads(store.value("avatar_profiles"))
+    stored[str(portrait)].update(head_motion=900, expressions="loud", smoothing=float("nan"), relative=1,
+                                 neutral={"landmarks": "x"})
+    store.setValue("avatar_profiles", json.dumps(stored))
+    store.setValue("head_motion", 201)
+    bad = app_settings.load(store)
+    assert bad.head_motion == 100 and bad.profiles[str(portrait)] == app_settings.AvatarProfile(adapt_scale=True)
+    store.setValue("avatar_profiles", "{not json")
+    assert app_settings.load(store).profiles == {}
