@@ -69,6 +69,7 @@ class ControlBridge(QObject):
                      recording=w.session.recording is not None,
                      virtual_camera=w.session.virtual_camera_device is not None,
                      mirror=w.controls.mirror_box.isChecked(), engine=pipeline.engine.name if pipeline else "",
+                     head_motion=w.controls.head_motion.value(), expressions=w.controls.expressions.value(),
                      face=self._face and pipeline is not None, fps=round(summary.get("fps_out", 0.0)),
                      latency_ms=round(summary.get("latency_ms_p50") or 0.0))
 
@@ -110,6 +111,9 @@ class ControlBridge(QObject):
             c.vcam_button.setChecked(command == Command.VIRTUAL_CAMERA_ON)
             _check((w.session.virtual_camera_device is not None) == (command == Command.VIRTUAL_CAMERA_ON),
                    w.warnings.get(Concern.VCAM))
+        elif command == Command.MOTION_STRENGTH:  # the window's sliders: applied, and kept in the avatar's profile
+            c.head_motion.setValue(round(value.get("head", c.head_motion.value())))
+            c.expressions.setValue(round(value.get("expressions", c.expressions.value())))
         elif command == Command.ENGINE:
             c.engine_box.setCurrentIndex(c.engine_box.findData(value))
             w.restart()

@@ -231,7 +231,6 @@ class ControlsPanel(QWidget):
             widget.setEnabled(option in USED_BY[name])
 
 
-
 def _percent_slider(tip: str) -> tuple[QSlider, QWidget]:
     """A 0 to MAX_PERCENT slider at 100, and a row with it and its value beside it."""
     slider = QSlider(Qt.Orientation.Horizontal)

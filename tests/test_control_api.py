@@ -26,6 +26,7 @@ from core.compose.compositor import OutputSettings
 from core.control.actions import Action, Command, ControlError, State
 from core.control.server import BURST, MAX_MESSAGE, MAX_SUBSCRIBERS, RATE, ApiSettings, ControlServer
 from core.engines import EngineChoice
+from core.engines.strength import MotionStrength
 from core.errors import UserError
 from core.live.builder import LiveSetup, build_pipeline
 from core.live.sinks import CallbackSink, RecorderSink, VirtualCameraSink
@@ -46,7 +47,11 @@ COMMANDS = [("calibrate", None, Action(Command.CALIBRATE)),
             ("record_stop", None, Action(Command.RECORD_STOP)),
             ("virtual_camera_on", None, Action(Command.VIRTUAL_CAMERA_ON)),
             ("virtual_camera_off", None, Action(Command.VIRTUAL_CAMERA_OFF)),
-            ("engine", "fomm", Action(Command.ENGINE, "fomm"))]
+            ("engine", "fomm", Action(Command.ENGINE, "fomm")),
+            # An object over the WebSocket; OSC carries one value, so the same object as JSON text.
+            ("motion_strength", '{"head": 80, "expressions": 120.5}',
+             Action(Command.MOTION_STRENGTH, {"head": 80.0, "expressions": 120.5})),
+            ("motion_strength", '{"expressions": 0}', Action(Command.MOTION_STRENGTH, {"expressions": 0.0}))]
 
 
 class FakeController:
@@ -262,6 +267,12 @@ def test_malformed_and_oversized_messages_are_answered_with_errors(server, fake)
                                ({"command": "engine", "value": "gpu"}, "engine needs"),
                                ({"command": "calibrate", "value": 1}, "takes no value"),
                                ({"command": "hide", "value": "x" * 300}, "longer than"),
+                               ({"command": "motion_strength", "value": {"head": 250}}, "head 250 is not a percentage"),
+                               ({"command": "motion_strength", "value": {"head": True}}, "head True is not"),
+                               ({"command": "motion_strength", "value": {"speed": 50}}, 'takes {"head": PCT'),
+                               ({"command": "motion_strength", "value": {}}, 'takes {"head": PCT'),
+                               ({"command": "motion_strength", "value": "loud"}, 'takes {"head": PCT'),
+                               ({"command": "motion_strength"}, 'takes {"head": PCT'),
                                ("x" * (MAX_MESSAGE + 1), "too long"), (b"\xff\xfe", "not JSON")]:
             assert error in _ask(ws, message)["error"]
         assert _ask(ws, {"command": "calibrate"})["ok"]  # the connection still serves
@@ -392,6 +403,10 @@ def _client(url, rounds, results):
         ws.send(json.dumps({"command": "calibrate"}))
         until(lambda s: s["calibrations"] > calibrations)
         results["calibrated"] = True
+        ws.send(json.dumps({"command": "motion_strength", "value": {"head": 70, "expressions": 130}}))
+        until(lambda s: (s["head_motion"], s["expressions"]) == (70, 130))
+        ws.send(json.dumps({"command": "motion_strength", "value": {"expressions": 90}}))
+        until(lambda s: (s["head_motion"], s["expressions"]) == (70, 90))
         for i in range(rounds):
             hide = i % 2 == 0
             sent = time.perf_counter()
@@ -421,6 +436,8 @@ def test_the_window_obeys_the_websocket(qtbot, tmp_path, camera_video):
         assert window.session.pipeline.calibrations > calibrations
         assert window.session.hidden and window.session.pipeline.hidden and window.hide_button.isChecked()
         assert window.hide_text.text() == "Back soon" and window.settings.hide_text == "Back soon"
+        assert window.session.pipeline.motion == MotionStrength(0.7, 0.9)
+        assert (window.controls.head_motion.value(), window.controls.expressions.value()) == (70, 90)
         qtbot.keyClick(window, Qt.Key.Key_H)  # the window's own key shows the call again
         assert not window.session.hidden and not window.session.pipeline.hidden
         assert not window.control.state().hidden

@@ -6,12 +6,14 @@ a sentence the client gets back. ``State`` is what subscribers are told after ev
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Protocol
 
 from core.engines.choice import ENGINES
+from core.engines.strength import MAX_PERCENT
 
 
 class ControlError(ValueError):
@@ -31,12 +33,13 @@ class Command(Enum):
     VIRTUAL_CAMERA_ON = "virtual_camera_on"
     VIRTUAL_CAMERA_OFF = "virtual_camera_off"
     ENGINE = "engine"  # value: one of core.engines.choice.ENGINES
+    MOTION_STRENGTH = "motion_strength"  # value: {"head": PCT, "expressions": PCT}, either left out (OSC: as JSON)
 
 
 @dataclass(frozen=True)
 class Action:
     command: Command
-    value: str | int | bool | None = None
+    value: str | int | bool | dict | None = None
 
 
 MAX_TEXT = 200  # a card's line, an avatar's name: longer is a mistake, not a name
@@ -65,11 +68,30 @@ def parse_action(command, value=None) -> Action:
     elif kind == Command.HIDE:
         if value is not None and not isinstance(value, str):
             raise ControlError("hide takes the card's line of text, or nothing")
+    elif kind == Command.MOTION_STRENGTH:
+        value = _strength(value)
     elif value is not None:
         raise ControlError(f"{kind.value} takes no value")
     if isinstance(value, str) and len(value) > MAX_TEXT:
         raise ControlError(f"{kind.value}: the value is longer than {MAX_TEXT} characters")
     return Action(kind, value)
+
+
+def _strength(value) -> dict[str, float]:
+    """motion_strength's value as {"head": percent, "expressions": percent}, with at least one of them."""
+    usage = (f'motion_strength takes {{"head": PCT, "expressions": PCT}} (0 to {MAX_PERCENT}, either may be left '
+             'out; over OSC as that JSON text)')
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ControlError(usage) from None
+    if not isinstance(value, dict) or not value or set(value) - {"head", "expressions"}:
+        raise ControlError(usage)
+    for name, percent in value.items():
+        if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 <= percent <= MAX_PERCENT:
+            raise ControlError(f"motion_strength: {name} {percent!r} is not a percentage from 0 to {MAX_PERCENT}")
+    return {name: float(percent) for name, percent in value.items()}
 
 
 @dataclass(frozen=True)
@@ -85,6 +107,8 @@ class State:
     virtual_camera: bool = False
     mirror: bool = False
     engine: str = ""
+    head_motion: int = 100  # the motion strength, in percent
+    expressions: int = 100
     face: bool = False
     fps: float = 0.0
     latency_ms: float = 0.0
