@@ -242,9 +242,12 @@ class _PynputKeys:
                 self.refused[name] = Refused.NO_SUCH_KEY
                 continue
             hotkeys[pynput_key(key)] = partial(heard, name)
-        self._listener = keyboard.GlobalHotKeys(hotkeys)
-        self._listener.start()
-        self._listener.wait()
+        try:
+            self._listener = keyboard.GlobalHotKeys(hotkeys)
+            self._listener.start()
+            self._listener.wait()
+        except Exception as exc:  # the platform refused the hook or event tap: the window carries on without
+            raise _CannotStart(Unavailable.NO_LIBRARY, f"pynput's listener did not start ({exc})") from None
         if sys.platform == "darwin" and not getattr(self._listener, "IS_TRUSTED", True):
             self.stop()
             raise _CannotStart(Unavailable.UNTRUSTED)
