@@ -92,8 +92,8 @@ class _StageTiming:
 
 class LivePipeline:
     """Runs a source through an engine into sinks until stopped. Thread-safe controls: ``calibrate``,
-    ``set_neutral``, ``set_avatar``, ``add_sink``, ``remove_sink``, ``set_smoothing``, ``set_motion``. ``on_event`` reports status changes
-    (``events.Event``) from the worker threads. ``fallback(failed_engine, error)`` may return an engine to
+    ``set_neutral``, ``set_avatar``, ``add_sink``, ``remove_sink``, ``set_smoothing``, ``set_motion``.
+    ``on_event`` reports status changes (``events.Event``) from the worker threads. ``fallback(failed_engine, error)`` may return an engine to
     carry on with after a failure.
     """
 
