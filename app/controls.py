@@ -157,6 +157,7 @@ class ControlsPanel(QWidget):
                 box.addItem(value)
             box.setCurrentText(value)
         self.background_note.setVisible(settings.background == TRANSPARENT)
+        self.ndi_name.setText(settings.ndi_name)
 
     def store(self, settings: AppSettings) -> None:
         """Write what the widgets show back into ``settings``."""
@@ -168,6 +169,7 @@ class ControlsPanel(QWidget):
         settings.output_size = self.size_box.currentText()
         settings.fit = self.fit_box.currentText()
         settings.background = self.background_box.currentText()
+        settings.ndi_name = self.ndi_name.text()
 
     def engine_choice(self, base: EngineChoice) -> EngineChoice:
         """``base`` (which holds the checkpoint) with the engine options the widgets show."""

@@ -476,6 +476,7 @@ class MainWindow(QMainWindow):
                 return
             self.banner.clear(Concern.NDI)
             c.ndi_state.setText(f"NDI: sending as {source}")
+            self.save_settings_soon()  # the name it was sent under, for next time
         else:
             self.session.stop_ndi()
             c.ndi_state.setText("NDI: off")

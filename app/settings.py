@@ -16,6 +16,7 @@ from core.control.server import DEFAULT_PORT, new_token
 from core.engines.choice import DEVICES, ENGINES, MESH_RESOLUTIONS, PRECISIONS, EngineChoice
 from core.engines.strength import MAX_PERCENT
 from core.errors import UserError
+from core.live.ndi import DEFAULT_SOURCE_NAME, check_source_name
 from core.live.neutral import NeutralPose
 from core.media.files import write_text_file
 from core.paths import APP_NAME, user_data_dir
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 # Allowed values of the stored engine choice; anything else falls back to its default.
 _ALLOWED = {"engine": ENGINES, "device": DEVICES, "precision": PRECISIONS, "resolution": MESH_RESOLUTIONS}
 # Checks of the other stored values: False or ValueError sends the value back to its default.
-_VALID = {"output_size": parse_size, "fit": lambda v: v in FITS, "background": background_colour}
+_VALID = {"output_size": parse_size, "fit": lambda v: v in FITS, "background": background_colour,
+          "ndi_name": check_source_name}
 _PROFILES = "avatar_profiles"  # the store's key for AppSettings.profiles, as one JSON text
 
 
@@ -60,6 +62,7 @@ class AppSettings:
     output_size: str = "x".join(map(str, OutputSettings.size))
     fit: str = OutputSettings.fit
     background: str = OutputSettings.background
+    ndi_name: str = DEFAULT_SOURCE_NAME  # the NDI source's name (Send NDI, in the Output group)
     hidden_avatars: list[str] = field(default_factory=list)
     hide_text: str = DEFAULT_TEXT  # the line on the card that Hide puts on the call
     api_enabled: bool = False  # the control API (WebSocket and OSC)

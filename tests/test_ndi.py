@@ -252,3 +252,13 @@ def test_the_window_says_how_to_get_ndi_when_it_is_missing(window, qtbot, monkey
     qtbot.mouseClick(window.controls.ndi_button, Qt.MouseButton.LeftButton)
     assert not window.controls.ndi_button.isChecked() and window.controls.ndi_state.text() == "NDI: off"
     assert "requirements-ndi.txt" in window.warnings[Concern.NDI]
+
+
+def test_the_ndi_name_is_kept_and_a_bad_one_falls_back(tmp_path):
+    from app import settings as app_settings
+
+    store = app_settings.open_settings(tmp_path / "facade.ini")
+    app_settings.save(store, app_settings.AppSettings(ndi_name="Studio B"))
+    assert app_settings.load(store).ndi_name == "Studio B"
+    store.setValue("ndi_name", "")
+    assert app_settings.load(store).ndi_name == "Facade"
