@@ -1,4 +1,5 @@
-"""Stand-ins with the interfaces Facade talks to: pyvirtualcam's camera, an engine of known speed."""
+"""Stand-ins with the interfaces Facade talks to: pyvirtualcam's camera, NDIlib's sender, an engine of known
+speed."""
 
 import time
 
@@ -27,6 +28,38 @@ class FakeCamera:
 
     def close(self):
         self.closed = True
+
+
+class FakeNdi:
+    """The part of ndi-python's NDIlib that NdiSink uses, keeping the RGBA frames it is sent."""
+
+    FOURCC_VIDEO_TYPE_RGBA, FOURCC_VIDEO_TYPE_RGBX = "RGBA", "RGBX"
+
+    class SendCreate:
+        ndi_name, clock_video = "", True
+
+    class VideoFrameV2:
+        FourCC, data, frame_rate_N, frame_rate_D = None, None, 30000, 1000
+
+    class _Source:
+        def __init__(self, name):
+            self.ndi_name = name
+
+    def __init__(self):
+        self.frames, self.destroyed = [], False
+
+    def send_create(self, create):
+        return create
+
+    def send_get_source_name(self, sender):
+        return self._Source(f"HOST ({sender.ndi_name})")
+
+    def send_send_video_async_v2(self, sender, video):
+        assert video.data.ndim == 3 and video.data.shape[2] == 4 and video.data.dtype == np.uint8
+        self.frames.append(video.data.copy())
+
+    def send_destroy(self, sender):
+        self.destroyed = True
 
 
 class SlowEngine:

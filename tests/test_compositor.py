@@ -12,9 +12,10 @@ from core.engines import EngineChoice
 from core.face.avatar import load_portrait
 from core.live.builder import LiveSetup, build_pipeline, prepare_avatar
 from core.live.events import EventKind
+from core.live.ndi import NdiSink
 from core.live.sinks import CallbackSink, RecorderSink, VirtualCameraSink
 from core.media.video_io import Clip
-from fakes import FakeCamera
+from fakes import FakeCamera, FakeNdi
 
 
 def test_at_rest_the_picture_is_the_portrait_and_still_outside_the_face():
@@ -106,12 +107,13 @@ _CALIBRATE, _SWITCH, _HIDE, _SHOW, _FACE_LOST, _FACE_BACK, _LENGTH = 12, 22, 32,
 def test_the_camera_picture_never_reaches_the_call_in_any_state(tmp_path, astronaut):
     """Every output gets every frame checked for the camera's marker colour through calibration, a recalibration,
     an avatar switch, hide and show, an engine failing over to its fallback and the face leaving and coming back.
-    A new output (NDI, say) belongs in ``outputs``, which must name every sink class core.live.sinks has."""
+    A new output belongs in ``outputs``, which must name every sink class core.live.sinks and core.live.ndi have."""
+    import core.live.ndi as ndi
     import core.live.sinks as sinks
 
-    outputs = {VirtualCameraSink, RecorderSink}
-    offered = {c for c in vars(sinks).values() if isinstance(c, type) and c.__module__ == sinks.__name__
-               and hasattr(c, "write") and c not in (sinks.Sink, CallbackSink)}
+    outputs = {VirtualCameraSink, RecorderSink, NdiSink}
+    offered = {c for module in (sinks, ndi) for c in vars(module).values() if isinstance(c, type)
+               and c.__module__ == module.__name__ and hasattr(c, "write") and c not in (sinks.Sink, CallbackSink)}
     assert offered == outputs, f"check {offered - outputs} here too"
     clip = camera_clip(tmp_path / "marked.mp4", astronaut, _LENGTH, background=MARKER,
                        motion=lambda i: {"dx": 8 * np.sin(i / 5), "angle": 5 * np.sin(i / 7)},
@@ -131,8 +133,10 @@ def test_the_camera_picture_never_reaches_the_call_in_any_state(tmp_path, astron
     pipeline.engine = FailingCuda(pipeline.engine, frames=55)
     camera = VirtualCameraSink(size=pipeline.output_size, camera_factory=FakeCamera)
     recorder = RecorderSink(tmp_path / "rec.mp4", 30, pipeline.output_size)
+    ndi = FakeNdi()
     pipeline.add_sink(camera)
     pipeline.add_sink(recorder)
+    pipeline.add_sink(NdiSink(library=ndi))
     pipeline.start()
     try:
         assert pipeline.wait(timeout=60)
@@ -154,8 +158,9 @@ def test_the_camera_picture_never_reaches_the_call_in_any_state(tmp_path, astron
     # And no pixel of the camera's own picture in any of it.
     recorded = list(Clip(recorder.path, 30, 0).frames())
     # The recording keeps a frame per 1/30 s of capture time; the clip is read faster than that.
-    assert len(camera._camera.frames) == len(seen) and len(recorded) == recorder.frames_written > 10
-    for picture in [s.picture for s in seen] + camera._camera.frames + recorded:
+    assert len(camera._camera.frames) == len(seen) == len(ndi.frames) and ndi.destroyed
+    assert len(recorded) == recorder.frames_written > 10
+    for picture in [s.picture for s in seen] + camera._camera.frames + recorded + [f[..., :3] for f in ndi.frames]:
         assert marker_pixels(picture) == 0
 
 
