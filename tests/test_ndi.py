@@ -109,18 +109,22 @@ def test_a_transparent_background_reaches_an_ndi_receiver_as_the_person_alone(tm
     try:
         pipeline.start()
         received.append(receiver.take(lambda: time.sleep(0.05), timeout=30))
-        pipeline.wait(40, timeout=60)
+        pipeline.wait(30, timeout=60)
+        live = len(frames)
+        pipeline.set_hidden(True, "Back soon", fade=False)
+        received.append(receiver.take(lambda: time.sleep(0.05), until=lambda rgba: rgba[0, 0, 3] == 255))
     finally:
         pipeline.stop()
         receiver.close()
+    assert (received[1][..., 3] == 255).all()  # the Hide card goes out opaque
     matte = received[0][..., 3]
-    sent = [f.alpha for f in frames]
+    sent = [f.alpha for f in frames[:live]]
     assert all(a is not None and a.shape == (360, 640) for a in sent)
     error = min((np.abs(matte.astype(int) - a) for a in sent), key=np.mean)  # against the matte it was
     assert error.mean() < 0.2 and error.max() <= 8  # NDI's alpha is all but lossless
     # The flag behind her is gone, her face is there, and the picture around her is the portrait's own.
     assert matte[:40, :40].max() < 10 and matte[110:150, 250:310].min() > 245
-    assert frames[-1].picture[:40, :40].std() > 5
+    assert frames[live - 1].picture[:40, :40].std() > 5
 
 
 def test_without_the_library_ndi_says_how_to_get_it(monkeypatch):
