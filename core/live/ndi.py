@@ -14,7 +14,7 @@ from core.paths import APP_NAME
 
 DEFAULT_SOURCE_NAME = APP_NAME
 _MAX_NAME = 63  # NDI joins it to the host's name; receivers show a list, so it stays short
-NDI_INSTALL = ("python -m pip install -r requirements-ndi.txt (ndi-python, which bundles the NDI runtime; "
+_INSTALL = ("python -m pip install -r requirements-ndi.txt (ndi-python, which bundles the NDI runtime; "
                "README: NDI output)")
 
 
@@ -35,11 +35,11 @@ def ndi_library():
     try:
         import NDIlib
     except (ImportError, OSError):  # OSError: the wheel is there but its libndi.so does not load
-        raise NdiUnavailable("NDI output needs the NDI library, which is not installed", NDI_INSTALL) from None
+        raise NdiUnavailable("NDI output needs the NDI library, which is not installed", _INSTALL) from None
     if not NDIlib.initialize():
         raise NdiUnavailable("the NDI runtime did not start" + ("" if NDIlib.is_supported_CPU()
                                                                  else ": this CPU lacks SSE4.2, which NDI needs"),
-                             NDI_INSTALL)
+                             _INSTALL)
     return NDIlib
 
 
