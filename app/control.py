@@ -3,10 +3,11 @@ the window's, through a queued signal; the state goes back to the API's subscrib
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from core.control.actions import Action, Command, ControlError, State
 from core.control.server import ApiSettings, ControlServer
@@ -15,6 +16,12 @@ from core.live.events import Event, EventKind
 
 from .banner import Concern
 from .settings import AppSettings
+
+_AVATAR_COMMANDS = (Command.AVATAR, Command.NEXT_AVATAR, Command.PREVIOUS_AVATAR)
+# Seconds between the avatar switches the API makes. A switch costs the engine about 0.1 s of its frames (it
+# finds the avatar's face again), so a client that asks faster has its asks added up into the next one:
+# three next_avatar become one switch three avatars on, and the picture keeps its frame rate.
+AVATAR_INTERVAL = 1.0
 
 
 class ControlBridge(QObject):
@@ -28,6 +35,10 @@ class ControlBridge(QObject):
         self._face = False
         self.server: ControlServer | None = None
         self._requested.connect(self._run, Qt.ConnectionType.QueuedConnection)
+        self._avatar_asks: list[tuple[Action, Future]] = []  # waiting for the next switch
+        self._avatar_switched_at = -AVATAR_INTERVAL
+        self._avatar_timer = QTimer(self, singleShot=True)
+        self._avatar_timer.timeout.connect(self._switch_avatar)
         window.session.event.connect(self._on_event)
 
     # The API's side.
@@ -76,14 +87,31 @@ class ControlBridge(QObject):
     def _run(self, action: Action, future: Future) -> None:
         if not future.set_running_or_notify_cancel():
             return
-        try:
-            self.apply(action)
-        except (ControlError, UserError) as exc:
-            future.set_exception(ControlError(str(exc)))
-        except Exception as exc:  # the client is told; the window carries on
-            future.set_exception(exc)
-        else:
-            future.set_result(None)
+        if action.command in _AVATAR_COMMANDS:
+            self._avatar_asks.append((action, future))
+            wait = self._avatar_switched_at + AVATAR_INTERVAL - time.monotonic()
+            if wait <= 0:
+                self._switch_avatar()
+            elif not self._avatar_timer.isActive():
+                self._avatar_timer.start(round(wait * 1000))
+            return
+        _settle([future], lambda: self.apply(action))
+        self.publish()
+
+    def _switch_avatar(self) -> None:
+        """One switch for every avatar ask since the last: each taken from where the one before left off."""
+        asks, self._avatar_asks = self._avatar_asks, []
+        self._avatar_switched_at = time.monotonic()
+        path, taken = self._window.settings.avatar, []
+        for action, future in asks:
+            try:
+                path = self._avatar_path(action.command, action.value, path)
+            except ControlError as exc:
+                future.set_exception(exc)
+            else:
+                taken.append(future)
+        if taken:
+            _settle(taken, lambda: self._choose(path))
         self.publish()
 
     def apply(self, action: Action) -> None:
@@ -92,10 +120,8 @@ class ControlBridge(QObject):
         command = action.command
         if command == Command.CALIBRATE:
             w.start_calibration()
-        elif command in (Command.AVATAR, Command.NEXT_AVATAR, Command.PREVIOUS_AVATAR):
-            path = self._avatar_path(command, value)
-            w.choose_avatar(path)
-            _check(w.settings.avatar == path, w.warnings.get(Concern.AVATAR))
+        elif command in _AVATAR_COMMANDS:
+            self._choose(self._avatar_path(command, value, w.settings.avatar))
         elif command in (Command.HIDE, Command.SHOW):
             w.set_hidden(command == Command.HIDE, value)
         elif command == Command.MIRROR:
@@ -121,12 +147,17 @@ class ControlBridge(QObject):
             _check(pipeline is not None and pipeline.engine.name == value,
                    w.warnings.get(Concern.ENGINE) or w.warnings.get(Concern.START))
 
-    def _avatar_path(self, command: Command, value) -> str:
+    def _choose(self, path: str) -> None:
+        self._window.choose_avatar(path)
+        _check(self._window.settings.avatar == path, self._window.warnings.get(Concern.AVATAR))
+
+    def _avatar_path(self, command: Command, value, current: str) -> str:
+        """The portrait ``command`` asks for, counting from ``current`` for the next and previous one."""
         paths = self._window.gallery.paths()
         if not paths:
             raise ControlError("the gallery has no portraits")
         if command != Command.AVATAR:
-            current = paths.index(self._window.settings.avatar) if self._window.settings.avatar in paths else 0
+            current = paths.index(current) if current in paths else 0
             return paths[(current + (1 if command == Command.NEXT_AVATAR else -1)) % len(paths)]
         if isinstance(value, int):
             if value > len(paths):
@@ -141,6 +172,21 @@ class ControlBridge(QObject):
         if event.kind == EventKind.FACE:
             self._face = not event.problem
         self.publish()
+
+
+def _settle(futures: list[Future], act) -> None:
+    """Run ``act`` and end each future with its outcome: None, or the ControlError that says why not."""
+    try:
+        act()
+    except (ControlError, UserError) as exc:
+        for future in futures:
+            future.set_exception(ControlError(str(exc)))
+    except Exception as exc:  # the client is told; the window carries on
+        for future in futures:
+            future.set_exception(exc)
+    else:
+        for future in futures:
+            future.set_result(None)
 
 
 def _check(done: bool, why: str | None) -> None:
