@@ -338,6 +338,16 @@ def test_the_card_fades_in_and_out_and_turns_back_midway():
     assert np.array_equal(card.cover(live, rest, ("a",)), still)
 
 
+def test_the_card_is_made_when_asked_for_not_on_the_first_covered_picture():
+    made = []
+    rest = lambda: made.append(1) or np.full((90, 160, 3), 50, np.uint8)  # noqa: E731
+    card = HideCard()
+    card.prepare(rest, ("a",), (90, 160, 3), "Lunch")  # as LivePipeline.set_hidden does, on the caller's thread
+    card.set(True, "Lunch", fade=False)
+    assert np.array_equal(card.cover(np.zeros((90, 160, 3), np.uint8), rest, ("a",)), make_card(rest(), "Lunch"))
+    assert len(made) == 2  # once to prepare, once above for the comparison: covering made nothing
+
+
 def test_hidden_the_sinks_get_the_card_never_the_camera_nor_the_animated_face(tmp_path, astronaut):
     clip = camera_clip(tmp_path / "marked.mp4", astronaut, 120, background=MARKER,
                        motion=lambda i: {"dx": 6 * np.sin(i / 5), "angle": 5 * np.sin(i / 7)})

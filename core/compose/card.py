@@ -21,7 +21,7 @@ _TEXT_HEIGHT = 0.07  # the line's font size as a fraction of the picture's heigh
 def make_card(rest: np.ndarray, text: str) -> np.ndarray:
     """``rest`` (the avatar at rest, RGB) blurred and dimmed, with ``text`` centred in its lower third."""
     h, w = rest.shape[:2]
-    card = (cv2.GaussianBlur(rest, (0, 0), max(1.0, _BLUR * w)) * _DIM).astype(np.uint8)
+    card = (_blurred(rest, max(1.0, _BLUR * w)) * _DIM).astype(np.uint8)
     if not text:
         return card
     image = Image.fromarray(card)
@@ -35,6 +35,17 @@ def make_card(rest: np.ndarray, text: str) -> np.ndarray:
     draw.text((x, y), text, font=font, fill=(255, 255, 255), stroke_width=max(1, font.size // 14),
               stroke_fill=(0, 0, 0))
     return np.asarray(image)
+
+
+def _blurred(picture: np.ndarray, sigma: float) -> np.ndarray:
+    """``picture`` blurred by ``sigma``, the blur made on a picture shrunk to keep it 4 pixels wide: a blur
+    that wide keeps nothing a smaller picture loses, and takes 4 ms at 1280x720 instead of 110."""
+    h, w = picture.shape[:2]
+    shrink = max(1, int(sigma // 4))
+    if shrink == 1:
+        return cv2.GaussianBlur(picture, (0, 0), sigma)
+    small = cv2.resize(picture, (max(1, w // shrink), max(1, h // shrink)), interpolation=cv2.INTER_AREA)
+    return cv2.resize(cv2.GaussianBlur(small, (0, 0), sigma / shrink), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 class HideCard:
@@ -70,14 +81,24 @@ class HideCard:
             text = self.text
         if weight == 0.0:
             return picture
-        key = (rest_key, text, picture.shape)
-        if self._cached is None or self._cached[0] != key:
-            still = rest()
-            if still.shape != picture.shape:
-                still = cv2.resize(still, (picture.shape[1], picture.shape[0]), interpolation=cv2.INTER_AREA)
-            self._cached = (key, make_card(still, text))
-        card = self._cached[1]
+        card = self._card(picture.shape, rest, rest_key, text)
         return card if weight == 1.0 else cv2.addWeighted(card, weight, picture, 1 - weight, 0)
+
+    def prepare(self, rest: Callable[[], np.ndarray], rest_key: tuple, shape: tuple, text: str | None = None) -> None:
+        """Make the card for pictures of ``shape`` now, on the caller's thread: blurring a whole picture takes
+        0.1 to 0.3 s, which the first covered picture would otherwise wait for (the fade skipped, the call
+        frozen meanwhile)."""
+        self._card(shape, rest, rest_key, self.text if text is None else text)
+
+    def _card(self, shape: tuple, rest: Callable[[], np.ndarray], rest_key: tuple, text: str) -> np.ndarray:
+        key = (rest_key, text, shape)
+        cached = self._cached
+        if cached is None or cached[0] != key:
+            still = rest()
+            if still.shape != shape:
+                still = cv2.resize(still, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+            cached = self._cached = (key, make_card(still, text))
+        return cached[1]
 
     def _weight(self, now: float) -> float:
         """How much of the card the picture shows: 0 (live) to 1 (the card)."""

@@ -158,10 +158,15 @@ class LivePipeline:
         engine thread takes it before its next frame."""
         with self._avatar_lock:
             self._pending_avatar = (rgb, compositor)
+        if self._card.hidden:  # its card too, here rather than on the engine's thread
+            self._card.prepare(*self._still())
 
     def set_hidden(self, hidden: bool, text: str | None = None, fade: bool = True) -> None:
         """Hide: the sinks get a still card (the avatar at rest, blurred, with ``text``) instead of the live
-        picture, after a short fade (``fade`` False: at once); False shows the live picture again."""
+        picture, after a short fade (``fade`` False: at once); False shows the live picture again. Hiding makes
+        the card on the caller's thread, so that the picture never waits for it."""
+        if hidden:
+            self._card.prepare(*self._still(), text)
         self._card.set(hidden, text, fade)
 
     @property
@@ -496,14 +501,23 @@ class LivePipeline:
         self._write_sinks(frame)
         self.stats.record_output(item.captured.timestamp, engine_ms, self.frames_dropped)
 
-    def _covered(self, frame: OutputFrame) -> OutputFrame:
-        """``frame`` as the sinks get it while hidden (or fading): the card, and no animated face left in it."""
+    def _still(self) -> tuple[Callable[[], np.ndarray], tuple, tuple]:
+        """What the card is made from: the picture at rest (a function, called only for a new card), what
+        identifies it, and the shape of the pictures it covers."""
         rest, compositor = self._newest_avatar()
         key = (id(rest), id(compositor))
+        if compositor is None:
+            return lambda: rest, key, rest.shape
+        return self.rest_picture, key, (compositor.size[1], compositor.size[0], 3)
+
+    def _covered(self, frame: OutputFrame) -> OutputFrame:
+        """``frame`` as the sinks get it while hidden (or fading): the card, and no animated face left in it."""
+        still, key, _ = self._still()
         if frame.picture is None:
-            covered = self._card.cover(frame.avatar, lambda: rest, key)
+            covered = self._card.cover(frame.avatar, still, key)
             return frame if covered is frame.avatar else replace(frame, avatar=covered)
-        covered = self._card.cover(frame.picture, self.rest_picture, key)
+        rest, _ = self._newest_avatar()
+        covered = self._card.cover(frame.picture, still, key)
         # The card is opaque: it covers the whole picture, whatever the background.
         return frame if covered is frame.picture else replace(frame, avatar=rest, picture=covered, alpha=None)
 
