@@ -62,13 +62,16 @@ def test_tracker_noise_is_no_expression_and_a_still_driver_gives_a_still_avatar(
     engine.calibrate(DrivingFace(image, face.astype(np.float32)))
     rest = engine.moved_points(face)
     rng = np.random.default_rng(0)
-    for _ in range(20):  # a still face, seen through the landmark tracker's jitter (a third of a pixel)
+    shake = []
+    for _ in range(100):  # a still face, seen through the landmark tracker's jitter (a third of a pixel)
         jittered = face + rng.normal(scale=0.35, size=face.shape)
         assert np.abs(engine.expressions(jittered)).max() == 0
         moved = engine.moved_points(jittered)
         s, r, t = similarity_3d(rest, moved)
         assert np.abs((s * rest @ r.T + t - moved)[:, :2]).max() < 0.02  # not a hundredth of a pixel of shape
-        assert np.abs(moved[:, :2] - rest[:, :2]).max() < 0.6  # and the head's pose averages the jitter out
+        shake.append(np.abs(moved[:, :2] - rest[:, :2]).max())
+    # The head's pose averages the jitter out: its worst point moves about as much as one landmark's jitter.
+    assert np.median(shake) < 0.45 and max(shake) < 1.0
 
 
 def test_leaning_in_is_a_bigger_head_not_another_face(face, avatar_256):
