@@ -131,3 +131,25 @@ def test_frames_without_landmarks_are_detected_by_the_engine(engine, avatar_256)
 def test_avatar_without_a_face_is_refused():
     with pytest.raises(UserError, match="mesh engine needs a face"):
         MeshEngine().set_avatar(np.full((256, 256, 3), 40, np.uint8))
+
+
+def test_the_neck_gives_below_the_chin_so_the_collar_stays_with_the_body(engine, detector, avatar_256):
+    # The head rises and rolls: the warp moves the hair with it, and below the chin the neck stretches from the chin
+    # down, smoothly, instead of a block of collar carried along with a straight seam beneath it.
+    _drive(engine, detector, moved(avatar_256, dy=-14, angle=12))
+    moved_points, target, depth = engine._last_motion
+    sampled = engine._backward_map(target, depth)  # per output pixel, where it samples the avatar
+    shift = np.linalg.norm(sampled - engine._identity, axis=-1)
+    points = engine._points
+    iod = inter_ocular(points)
+    chin, crown = points[152, :2], points[10, :2]
+    column = int(round(chin[0]))
+    below = np.arange(int(chin[1] + 0.1 * iod), min(int(chin[1] + 0.9 * iod), avatar_256.shape[0] - 1))
+    head = shift[int(crown[1] - 0.3 * iod), int(round(crown[0]))]
+    neck = shift[below, column]
+    assert head > 10  # the head did move
+    # Just under the chin the neck moves with it less than the head does (a rigid ring moved it 1.2 times as
+    # much: the roll's arm), and halfway down to the collar less than half.
+    assert neck[0] < 0.75 * head and neck[len(neck) // 2] < 0.5 * head
+    assert np.all(np.diff(neck) < 0.2)  # the neck's stretch fades smoothly, no step: under 0.2 px per pixel
+    assert np.all(np.diff(neck) <= 0.05)  # and only fades going down

@@ -43,6 +43,7 @@ class MeshOptions:
     outer_ring: float = 1.9  # ring that moves half as much: the neck and hair ends blend into a still background
     outer_follow: float = 0.5
     jaw_follow: float = 0.8  # the head ring follows the jaw's opening this much, the outer ring half: so does the neck
+    neck_follow: float = 0.25  # below the chin the rings follow the head this much: the body holds the neck
     border_anchors: int = 8  # fixed points per image side
     mouth_interior: bool = True
     teeth_colour: tuple[int, int, int] = (236, 232, 222)  # drawn teeth, for an avatar whose mouth is closed
@@ -206,12 +207,24 @@ class MeshEngine:
         inside = lambda p: (p >= 1).all(1) & (p <= size - 2).all(1)  # noqa: E731
         keep_head, keep_outer = inside(head), inside(outer)
         head, outer = head[keep_head], outer[keep_outer]
-        follow = np.concatenate([np.ones(len(head)), np.full(len(outer), o.outer_follow), np.zeros(len(border))])
+        # Below the chin the rings lie on the neck, which the body holds: a head that moves or rolls there carried a
+        # block of collar along and stretched a straight seam under it; the neck now gives from the chin down.
+        low = self._below_mouth(oval)
+        follow = np.concatenate([1 - (1 - o.neck_follow) * low[keep_head],
+                                 o.outer_follow * (1 - (1 - o.neck_follow) * low[keep_outer]), np.zeros(len(border))])
         jaw = np.concatenate([np.full(len(head), o.jaw_follow), np.full(len(outer), o.jaw_follow / 2),
                               np.zeros(len(border))])
         ids = np.arange(len(_FACE_OVAL))
         oval_of = np.concatenate([ids[keep_head], ids[keep_outer], np.full(len(border), -1)])
         return np.vstack([head, outer, border]), follow, jaw, oval_of
+
+    def _below_mouth(self, oval: np.ndarray) -> np.ndarray:
+        """Per outline point, 0 above the mouth's corners to 1 at the chin, smoothly, along the face's own axis."""
+        frame = self._avatar_rig.frame
+        y = frame.to_face(oval)[:, 1]
+        corners, chin = frame.to_face(self._points[[61, 291], :2])[:, 1].mean(), frame.to_face(self._points[152, :2])[1]
+        t = np.clip((y - corners) / max(chin - corners, 1e-6), 0, 1)
+        return t * t * (3 - 2 * t)
 
     def _moved_rings(self, moved: np.ndarray, outline: np.ndarray) -> np.ndarray:
         """The rings moved with the head, and beyond the jaw's outline with the jaw (``outline``: how far the
