@@ -73,6 +73,13 @@ def _add_alignment_options(parser: argparse.ArgumentParser) -> None:
                         help="use the whole avatar image centred instead of finding its face")
 
 
+def _add_clip_calibration(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--calibrate", choices=("neutral", "first"), default="neutral",
+                        help="the neutral pose motion is measured from: neutral (default) the clip's most neutral "
+                             "face (frontal, upright, lips together, eyes open; a first pass over the clip), "
+                             "first: its first frame with a face")
+
+
 def _output_size(text: str) -> tuple[int, int]:
     from core.compose.compositor import parse_size
 
@@ -137,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="write the engine's face crop instead of the whole portrait")
     _add_output_options(animate, "default: the portrait's own size (long side at most 2048)")
     _add_alignment_options(animate)
+    _add_clip_calibration(animate)
     _add_motion_options(animate)
     _add_engine_options(animate)
     animate.set_defaults(handler=_animate)
@@ -173,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "distortion, expressions, jitter, face loss; needs --driving")
     bench.add_argument("--driving", type=Path, help="--quality: the driving video or folder of frames")
     bench.add_argument("--avatar", type=Path, help="--quality: the portrait (default: the bundled astronaut)")
+    _add_clip_calibration(bench)
     bench.add_argument("--json", action="store_true", help="print one JSON object (the only output format)")
     bench.add_argument("--remote-loopback", action="store_true",
                        help="FOMM: also serve it on a loopback worker; report the latency the link adds and "
@@ -277,7 +286,7 @@ def _animate(args) -> int:
     from core.live.builder import needs_avatar_face, prepare_avatar
     from core.media.images import read_image
     from core.media.video_io import check_not_an_input, check_video_name, open_clip
-    from core.tools.animate import aligned_faces, animate_clip, plain_faces
+    from core.tools.animate import aligned_faces, animate_clip, neutral_of_clip, plain_faces
 
     read_image(args.avatar)  # a bad avatar is reported before the engine loads
     _check_background(args, ndi=False)
@@ -295,10 +304,11 @@ def _animate(args) -> int:
     else:
         avatar, compositor = prepare_avatar(args.avatar, engine.resolution, whole_image=args.avatar_whole_image,
                                             output=_output(args, None), needs_face=needs_avatar_face(engine))
+    found = None if args.no_align or args.calibrate == "first" else neutral_of_clip(clip, engine.resolution)
     frames = clip.frames()
     faces = (plain_faces(frames, engine.resolution) if args.no_align
              else aligned_faces(frames, engine.resolution, clip.fps))
-    written = animate_clip(engine, avatar, clip, args.out, faces, compositor)
+    written = animate_clip(engine, avatar, clip, args.out, faces, compositor, neutral=found and found[1])
     print(f"wrote {written} frames to {args.out}", file=sys.stderr)
     return 0
 
@@ -438,7 +448,7 @@ def _bench_quality(args) -> int:
     choice = _engine_choice(args)
     engine = create_engine(choice)  # random FOMM weights would score nothing but noise
     _note_unused_options(choice, engine.name)
-    result = score_quality(engine, avatar, clip, args.frames)
+    result = score_quality(engine, avatar, clip, args.frames, neutral=args.calibrate)
     if engine.name == "fomm":
         result["checkpoint"] = str(engine.checkpoint)
     print(json.dumps(result, indent=None if args.json else 2))

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.engines import EngineChoice, create_engine  # noqa: E402
 from core.live.builder import prepare_avatar  # noqa: E402
 from core.media.video_io import open_clip  # noqa: E402
-from core.tools.animate import aligned_faces, call_frames  # noqa: E402
+from core.tools.animate import aligned_faces, call_frames, neutral_of_clip  # noqa: E402
 
 _TILE = 256
 
@@ -40,6 +40,8 @@ def main() -> int:
     parser.add_argument("--engine", default="mesh")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--zoom-mouth", action="store_true")
+    parser.add_argument("--calibrate", choices=("neutral", "first"), default="neutral",
+                        help="as animate's: the clip's most neutral face, or its first")
     args = parser.parse_args()
 
     wanted = sorted(int(i) for i in args.frames.split(","))
@@ -63,8 +65,9 @@ def main() -> int:
             if index >= wanted[-1]:
                 return
 
+    found = neutral_of_clip(clip, engine.resolution) if args.calibrate == "neutral" else None
     rows: list[list[np.ndarray]] = [[], [], []]
-    for index, picture in enumerate(call_frames(engine, avatar, faces(), fps=clip.fps)):
+    for index, picture in enumerate(call_frames(engine, avatar, faces(), fps=clip.fps, neutral=found and found[1])):
         if index not in wanted:
             continue
         tile = cv2.resize(picture, (_TILE, _TILE), interpolation=cv2.INTER_AREA)
@@ -79,7 +82,7 @@ def main() -> int:
     strip = np.vstack([np.hstack(row) for row in rows[:3 if args.zoom_mouth else 2]])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.out), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
-    print(f"wrote {args.out}: frames {wanted}")
+    print(f"wrote {args.out}: frames {wanted}" + (f", neutral pose from frame {found[0]}" if found else ""))
     return 0
 
 

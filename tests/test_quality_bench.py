@@ -124,7 +124,9 @@ def test_identity_distance_to_the_avatar_and_the_references():
     assert result["frames"] == 3 and result["over_0.6"] == 1
     assert result["mean"] == pytest.approx(1.1 / 3, abs=1e-3) and result["max"] == 0.8
     assert result["rest_vs_avatar"] == pytest.approx(0.113, abs=1e-3)
-    assert result["driver_vs_own_first"]["mean"] == pytest.approx(0.05)
+    assert result["driver_vs_own_neutral"]["mean"] == pytest.approx(0.05)  # the first face: none given
+    from_neutral = qm.identity_scores(avatar, output, driver, neutral=2)  # the animation's neutral frame
+    assert from_neutral["driver_vs_own_neutral"]["mean"] == pytest.approx(0.15)
 
 
 def test_face_loss_lists_each_second_without_a_face_and_what_was_shown_at_its_end():

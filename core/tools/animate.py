@@ -12,6 +12,7 @@ from core.compose.compositor import Compositor
 from core.compose.presence import Presence
 from core.engines.base import Engine
 from core.face.alignment import AlignmentSettings, FaceAligner
+from core.face.neutrality import neutral_distance
 from core.frames import DrivingFace
 from core.media.images import resize_square
 from core.media.video_io import Clip, open_writer
@@ -37,9 +38,28 @@ def aligned_faces(frames: Iterable[np.ndarray], size: int, fps: float,
         aligner.close()
 
 
+def most_neutral_face(features: Iterable[DrivingFace | None]) -> tuple[int, DrivingFace] | None:
+    """The frame nearest a neutral pose, with its index; None when no frame has landmarks."""
+    best = None
+    for index, face in enumerate(features):
+        if face is not None and face.landmarks is not None:
+            distance = neutral_distance(face.landmarks)
+            if best is None or distance < best[0]:
+                best = (distance, index, face)
+    return None if best is None else best[1:]
+
+
+def neutral_of_clip(clip: Clip, size: int, progress: bool = True) -> tuple[int, DrivingFace] | None:
+    """The clip's most neutral face, aligned as ``aligned_faces`` aligns it (a pass over the whole clip)."""
+    faces = aligned_faces(clip.frames(), size, clip.fps)
+    return most_neutral_face(tqdm(faces, total=clip.frame_count, unit="frame", desc="neutral pose",
+                                  disable=None if progress else True))
+
+
 def call_frames(engine: Engine, avatar: np.ndarray, features: Iterable[DrivingFace | None],
-                compositor: Compositor | None = None, fps: float = 30.0) -> Iterator[np.ndarray]:
-    """One output frame per driving frame; the first frame with a face is the neutral pose.
+                compositor: Compositor | None = None, fps: float = 30.0,
+                neutral: DrivingFace | None = None) -> Iterator[np.ndarray]:
+    """One output frame per driving frame; ``neutral`` is the neutral pose (without, the first frame with a face).
 
     With a compositor each frame is the whole portrait with the animated face pasted back, at the
     compositor's size; without, the engine's square output (then ``avatar`` should be at the engine's
@@ -48,7 +68,9 @@ def call_frames(engine: Engine, avatar: np.ndarray, features: Iterable[DrivingFa
     engine.set_avatar(avatar)
     last = avatar
     presence = Presence()
-    calibrated = False
+    calibrated = neutral is not None
+    if calibrated:
+        engine.calibrate(neutral)
     for index, frame in enumerate(features):
         if frame is not None:
             if not calibrated:
@@ -62,14 +84,15 @@ def call_frames(engine: Engine, avatar: np.ndarray, features: Iterable[DrivingFa
 
 def animate_clip(engine: Engine, avatar: np.ndarray, clip: Clip, out: str | Path,
                  features: Iterable[DrivingFace | None], compositor: Compositor | None = None,
-                 progress: bool = True) -> int:
+                 progress: bool = True, neutral: DrivingFace | None = None) -> int:
     """Write ``call_frames`` to ``out``. The output is complete or absent, never half-written. Returns the
     number of frames written."""
     size = compositor.size if compositor else (avatar.shape[1], avatar.shape[0])
     writer = open_writer(out, clip.fps, size)
     try:
-        for picture in tqdm(call_frames(engine, avatar, features, compositor, clip.fps), total=clip.frame_count,
-                            unit="frame", desc="animate", disable=None if progress else True):
+        pictures = call_frames(engine, avatar, features, compositor, clip.fps, neutral)
+        for picture in tqdm(pictures, total=clip.frame_count, unit="frame", desc="animate",
+                            disable=None if progress else True):
             writer.write(picture)
     except BaseException:
         writer.abort()

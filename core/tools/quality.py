@@ -20,7 +20,7 @@ from core.errors import UserError
 from core.live.builder import prepare_avatar
 from core.media.images import read_image
 from core.media.video_io import Clip
-from core.tools.animate import aligned_faces, call_frames
+from core.tools.animate import aligned_faces, call_frames, most_neutral_face
 from core.tools.quality_metrics import quality_report
 
 INSTALL = "install them with: python -m pip install -r requirements-bench.txt (dlib-bin, face-recognition-models)"
@@ -94,9 +94,10 @@ def check_face_model() -> None:
 
 
 def score_quality(engine: Engine, avatar_path: Path, clip: Clip, frames: int | None = None,
-                  progress: bool = True) -> dict:
+                  progress: bool = True, neutral: str = "neutral") -> dict:
     """Animate ``avatar_path`` with ``engine`` from ``clip`` (its first ``frames`` frames; all by default) into
-    the call picture, as ``animate`` does, and score every frame against the avatar and the driver."""
+    the call picture, as ``animate`` does (``neutral``: its ``--calibrate``), and score every frame against the
+    avatar and the driver."""
     model = FaceModel()
     avatar, compositor = prepare_avatar(avatar_path, engine.resolution, output=OutputSettings(size=None))
     portrait = model.measure(read_image(avatar_path))
@@ -117,8 +118,10 @@ def score_quality(engine: Engine, avatar_path: Path, clip: Clip, frames: int | N
     rest_difference = []
     rest_float = rest_picture.astype(np.float32)
     total = min(frames or clip.frame_count, clip.frame_count) or None
+    found = (most_neutral_face(aligned_faces(islice(clip.frames(), frames), engine.resolution, clip.fps))
+             if neutral == "neutral" else None)
     pictures = call_frames(engine, avatar, aligned_faces(driving(), engine.resolution, clip.fps), compositor,
-                           clip.fps)
+                           clip.fps, found and found[1])
     for picture in tqdm(pictures, total=total, unit="frame", desc="quality", disable=None if progress else True):
         output.append(model.measure(picture, near=rest))
         rest_difference.append(float(np.abs(picture.astype(np.float32) - rest_float).mean()))
@@ -126,9 +129,10 @@ def score_quality(engine: Engine, avatar_path: Path, clip: Clip, frames: int | N
         raise UserError(f"{clip.path}: no frames to score")
     report = quality_report(portrait.descriptor, rest.landmarks, rest.descriptor,
                             _landmarks(driver), _descriptors(driver), _landmarks(output), _descriptors(output),
-                            np.array(rest_difference), clip.fps)
+                            np.array(rest_difference), clip.fps, found[0] if found else None)
     return {"engine": engine.name, "device": engine.device, "driving": Path(clip.path).name,
             "avatar": Path(avatar_path).name,
+            "calibrate": neutral, "neutral_frame": found[0] if found else None,  # None: the first with a face
             "frames": len(output), "fps": round(clip.fps, 3), "output_size": "x".join(map(str, compositor.size)),
             "face_model": "dlib " + _dlib_version() + " (HOG detector, 68 landmarks, resnet descriptor; in the "
                           "output, only a face within one face width of the avatar's at rest)",

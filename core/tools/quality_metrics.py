@@ -17,7 +17,7 @@ import numpy as np
 RIGID = np.array(list(range(0, 17)) + list(range(27, 36)) + [36, 39, 42, 45])
 EXPRESSIONS = ("mouth_open", "mouth_width", "eye_open", "brow_height")
 SAME_PERSON = 0.6  # dlib's descriptor distance under which two faces are the same person
-# The distortion ratio is taken only where the real face moved away from its own first frame by at least this
+# The distortion ratio is taken only where the real face moved away from its own neutral frame by at least this
 # residual (RMS per rigid point, in RMS radii of the rigid points): below it the ratio divides by landmark noise.
 DISTORTION_FLOOR = 0.01
 
@@ -105,10 +105,10 @@ def _found(rows: np.ndarray) -> np.ndarray:
 
 
 def identity_scores(avatar: np.ndarray, output: np.ndarray, driver: np.ndarray | None = None,
-                    rest: np.ndarray | None = None) -> dict:
+                    rest: np.ndarray | None = None, neutral: int | None = None) -> dict:
     """Euclidean distances between descriptors: each output face against the avatar's own; for reference, the
     avatar at rest in the call picture against the avatar (what pasting alone costs) and each driver face
-    against the driver's first (what a real face's own expressions and turns cost)."""
+    against the driver's at its neutral frame (what a real face's own expressions and turns cost)."""
     distances = np.linalg.norm(output - avatar, axis=1)
     result = stats(distances)
     found = distances[np.isfinite(distances)]
@@ -116,25 +116,32 @@ def identity_scores(avatar: np.ndarray, output: np.ndarray, driver: np.ndarray |
     if rest is not None:
         result["rest_vs_avatar"] = _round(np.linalg.norm(rest - avatar))
     if driver is not None:
-        first = driver[_found(driver)]
-        if len(first):
-            own = stats(np.linalg.norm(driver - first[0], axis=1))
-            result["driver_vs_own_first"] = {"mean": own["mean"], "p90": own["p90"]}
+        reference = _reference(driver, neutral)
+        if reference is not None:
+            own = stats(np.linalg.norm(driver - reference, axis=1))
+            result["driver_vs_own_neutral"] = {"mean": own["mean"], "p90": own["p90"]}
     return result
 
 
+def _reference(rows: np.ndarray, neutral: int | None) -> np.ndarray | None:
+    """The driver's row at its neutral frame: ``neutral`` if the face model found it there, else the first found."""
+    found = _found(rows)
+    if neutral is not None and 0 <= neutral < len(rows) and found[neutral]:
+        return rows[neutral]
+    return rows[found][0] if found.any() else None
+
+
 def distortion_scores(output: np.ndarray, rest: np.ndarray, driver: np.ndarray,
-                      floor: float = DISTORTION_FLOOR) -> dict:
+                      floor: float = DISTORTION_FLOOR, neutral: int | None = None) -> dict:
     """Shape distortion: the output's rigid-point residual against the avatar at rest, divided by the driver's
-    against its own first face, on frames where both faces were found.
+    against its own face at the neutral frame, on frames where both faces were found.
 
     ``ratio``: the per-frame ratio (median, p90) over the frames where the driver's residual is at least
     ``floor`` (the others would divide by landmark noise; ``frames_below_floor`` counts them);
     ``ratio_of_medians``: the median residual of the output over that of the driver, on all paired frames.
     1 = the avatar's face outline deforms as much as the real face's did.
     """
-    driver_found = _found(driver)
-    reference = driver[driver_found][0] if driver_found.any() else None
+    reference = _reference(driver, neutral)
     out_res = rigid_residuals(output, rest)
     drv_res = rigid_residuals(driver, reference) if reference is not None else np.full(len(driver), np.nan)
     paired = np.isfinite(out_res) & np.isfinite(drv_res)
@@ -230,10 +237,13 @@ def face_loss_scores(driver_found: np.ndarray, output_found: np.ndarray, rest_di
 
 def quality_report(avatar_descriptor: np.ndarray, rest_landmarks: np.ndarray, rest_descriptor: np.ndarray | None,
                    driver_landmarks: np.ndarray, driver_descriptors: np.ndarray, output_landmarks: np.ndarray,
-                   output_descriptors: np.ndarray, rest_difference: np.ndarray, fps: float) -> dict:
-    """Every metric of the benchmark from the per-frame measurements (NaN rows where no face was found)."""
-    return {"identity": identity_scores(avatar_descriptor, output_descriptors, driver_descriptors, rest_descriptor),
-            "distortion": distortion_scores(output_landmarks, rest_landmarks, driver_landmarks),
+                   output_descriptors: np.ndarray, rest_difference: np.ndarray, fps: float,
+                   neutral: int | None = None) -> dict:
+    """Every metric of the benchmark from the per-frame measurements (NaN rows where no face was found);
+    ``neutral``: the driving frame the animation's neutral pose was taken from (None: the first with a face)."""
+    return {"identity": identity_scores(avatar_descriptor, output_descriptors, driver_descriptors, rest_descriptor,
+                                        neutral),
+            "distortion": distortion_scores(output_landmarks, rest_landmarks, driver_landmarks, neutral=neutral),
             "expression": expression_scores(driver_landmarks, output_landmarks),
             "jitter": jitter_scores(output_landmarks, driver_landmarks),
             **face_loss_scores(_found(driver_landmarks), _found(output_landmarks), rest_difference, fps)}
