@@ -82,7 +82,7 @@ def main() -> int:
     strip = np.vstack([np.hstack(row) for row in rows[:3 if args.zoom_mouth else 2]])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.out), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
-    print(f"wrote {args.out}: frames {wanted}" + (f", neutral pose from frame {found[0]}" if found else ""))
+    print(f"wrote {args.out}: frames {wanted}" + (f", neutral pose from frames {found[0]} (eyes, mouth)" if found else ""))
     return 0
 
 

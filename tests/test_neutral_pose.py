@@ -1,39 +1,54 @@
-"""Offline, motion is measured from the clip's most neutral face, not from whatever its first frame shows."""
+"""Offline, motion is measured from a neutral pose composed from the clip's most relaxed eyes and mouth."""
 
 import numpy as np
 
 from core.engines.mesh import MeshEngine
-from core.face.neutrality import neutral_distance
+from core.face.neutrality import composed_neutral, neutral_distances
 from core.frames import DrivingFace
 from core.tools.animate import call_frames, most_neutral_face
 from expressions import close_eyes, open_mouth
 
 
-def _rolled(points: np.ndarray, degrees: float) -> np.ndarray:
+def _rolled(points: np.ndarray, degrees: float, scale: float = 1.0) -> np.ndarray:
     angle = np.radians(degrees)
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    out = points.copy()
+    out = points * scale
     centre = points[:, :2].mean(0)
-    out[:, :2] = (points[:, :2] - centre) @ rotation.T + centre
+    out[:, :2] = (points[:, :2] - centre) @ rotation.T * scale + centre + 7
     return out
 
 
-def test_each_way_off_a_relaxed_face_counts(astronaut_landmarks):
-    relaxed = astronaut_landmarks  # frontal, upright, eyes open; her smile parts her lips a little
-    rest = neutral_distance(relaxed)
-    assert rest < 2
-    for name, off in (("mouth open", open_mouth(relaxed, 0.3)), ("eyes shut", close_eyes(relaxed, 0.9)),
-                      ("rolled", _rolled(relaxed, 15))):
-        assert neutral_distance(off) > rest + 1, name
+def test_each_way_off_a_relaxed_face_counts_where_it_belongs(astronaut_landmarks):
+    face = astronaut_landmarks  # frontal, upright, eyes open; her smile parts her lips a little
+    mouth, eyes = neutral_distances(face)
+    assert mouth < 2 and eyes < 1
+    opened, shut, rolled = (neutral_distances(p) for p in (open_mouth(face, 0.3), close_eyes(face, 0.9),
+                                                            _rolled(face, 15)))
+    assert opened[0] > mouth + 1 and opened[1] == eyes
+    assert shut[1] > eyes + 1 and abs(shut[0] - mouth) < 0.05
+    assert rolled[0] > mouth + 1 and rolled[1] > eyes + 1
 
 
-def test_the_most_neutral_frame_is_found_wherever_it_is(astronaut_landmarks):
-    relaxed = astronaut_landmarks
+def test_a_neutral_is_composed_in_the_eyes_frame_pose(astronaut_landmarks):
+    face = astronaut_landmarks
+    # The same face turned, tilted and nearer: turned back into the eyes frame's pose, it is that face again.
+    assert np.abs(composed_neutral(face, _rolled(face, 12, 1.1)) - face).max() < 1e-6 * np.abs(face).max()
+    # The mouth and jaw come from the mouth frame, the eyes and brows from the eyes frame.
+    composed = composed_neutral(close_eyes(face, 0.9), _rolled(open_mouth(face, 0.3), 12, 1.1))
+    assert np.allclose(composed[[14, 152]], open_mouth(face, 0.3)[[14, 152]])  # lower lip, chin
+    assert np.allclose(composed[[159, 386, 105]], close_eyes(face, 0.9)[[159, 386, 105]])  # upper lids, brow
+
+
+def test_the_most_relaxed_eyes_and_mouth_are_found_wherever_they_are(astronaut_landmarks):
+    face = astronaut_landmarks
     image = np.zeros((256, 256, 3), np.uint8)
-    frames = [DrivingFace(image, p.astype(np.float32)) for p in
-              (open_mouth(relaxed, 0.3), close_eyes(relaxed, 0.9), relaxed, _rolled(relaxed, 15))]
-    index, face = most_neutral_face([None, *frames, DrivingFace(image)])  # no face; a face without landmarks
-    assert index == 3 and face is frames[2]
+    laughing, blinking = (DrivingFace(image, p.astype(np.float32)) for p in
+                          (open_mouth(face, 0.3), close_eyes(face, 0.9)))
+    rolled = DrivingFace(image, _rolled(face, 20).astype(np.float32))
+    found = most_neutral_face([None, laughing, rolled, blinking, DrivingFace(image)])  # no face; no landmarks
+    assert found[0] == (1, 3)  # the laughing frame's eyes, the blinking frame's mouth
+    assert found[1].image is laughing.image
+    assert np.allclose(found[1].landmarks, face, atol=1e-3 * np.abs(face).max())  # together: her relaxed face
     assert most_neutral_face([None, DrivingFace(image)]) is None
 
 

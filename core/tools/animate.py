@@ -12,7 +12,7 @@ from core.compose.compositor import Compositor
 from core.compose.presence import Presence
 from core.engines.base import Engine
 from core.face.alignment import AlignmentSettings, FaceAligner
-from core.face.neutrality import neutral_distance
+from core.face.neutrality import composed_neutral, neutral_distances
 from core.frames import DrivingFace
 from core.media.images import resize_square
 from core.media.video_io import Clip, open_writer
@@ -38,19 +38,26 @@ def aligned_faces(frames: Iterable[np.ndarray], size: int, fps: float,
         aligner.close()
 
 
-def most_neutral_face(features: Iterable[DrivingFace | None]) -> tuple[int, DrivingFace] | None:
-    """The frame nearest a neutral pose, with its index; None when no frame has landmarks."""
-    best = None
+def most_neutral_face(features: Iterable[DrivingFace | None]) -> tuple[tuple[int, int], DrivingFace] | None:
+    """The neutral pose of a clip's frames, composed from its most relaxed eyes and its most relaxed mouth
+    (``core.face.neutrality``), with those two frames' indices (eyes, mouth); None when no frame has landmarks.
+    The face carries the eyes frame's picture, which is what an engine reading pictures (FOMM) takes."""
+    best: list = [None, None]  # per part: (distance, index, face)
     for index, face in enumerate(features):
-        if face is not None and face.landmarks is not None:
-            distance = neutral_distance(face.landmarks)
-            if best is None or distance < best[0]:
-                best = (distance, index, face)
-    return None if best is None else best[1:]
+        if face is None or face.landmarks is None:
+            continue
+        for part, distance in enumerate(neutral_distances(face.landmarks)[::-1]):  # eyes, then mouth
+            if best[part] is None or distance < best[part][0]:
+                best[part] = (distance, index, face)
+    if best[0] is None:
+        return None
+    (_, eyes_at, eyes), (_, mouth_at, mouth) = best
+    landmarks = composed_neutral(eyes.landmarks, mouth.landmarks).astype(np.float32)
+    return (eyes_at, mouth_at), DrivingFace(eyes.image, landmarks)
 
 
-def neutral_of_clip(clip: Clip, size: int, progress: bool = True) -> tuple[int, DrivingFace] | None:
-    """The clip's most neutral face, aligned as ``aligned_faces`` aligns it (a pass over the whole clip)."""
+def neutral_of_clip(clip: Clip, size: int, progress: bool = True) -> tuple[tuple[int, int], DrivingFace] | None:
+    """``most_neutral_face`` of the clip, aligned as ``aligned_faces`` aligns it (a pass over the whole clip)."""
     faces = aligned_faces(clip.frames(), size, clip.fps)
     return most_neutral_face(tqdm(faces, total=clip.frame_count, unit="frame", desc="neutral pose",
                                   disable=None if progress else True))

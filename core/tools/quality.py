@@ -129,10 +129,11 @@ def score_quality(engine: Engine, avatar_path: Path, clip: Clip, frames: int | N
         raise UserError(f"{clip.path}: no frames to score")
     report = quality_report(portrait.descriptor, rest.landmarks, rest.descriptor,
                             _landmarks(driver), _descriptors(driver), _landmarks(output), _descriptors(output),
-                            np.array(rest_difference), clip.fps, found[0] if found else None)
+                            np.array(rest_difference), clip.fps, found[0][0] if found else None)
     return {"engine": engine.name, "device": engine.device, "driving": Path(clip.path).name,
             "avatar": Path(avatar_path).name,
-            "calibrate": neutral, "neutral_frame": found[0] if found else None,  # None: the first with a face
+            "calibrate": neutral,  # the frames the neutral pose was composed from; None: the first with a face
+            "neutral_frames": dict(zip(("eyes", "mouth"), found[0])) if found else None,
             "frames": len(output), "fps": round(clip.fps, 3), "output_size": "x".join(map(str, compositor.size)),
             "face_model": "dlib " + _dlib_version() + " (HOG detector, 68 landmarks, resnet descriptor; in the "
                           "output, only a face within one face width of the avatar's at rest)",
