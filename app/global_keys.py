@@ -3,7 +3,8 @@
 On X11 each key is grabbed on the root window with python-xlib: the program in focus never gets it, and a
 key that the desktop or another program already holds is refused by the X server (BadAccess) and reported.
 On Windows and macOS pynput's listener watches the keyboard on a thread of its own (macOS: only once Facade
-may use Accessibility). Wayland lets no program read keys meant for another, so there are none there.
+may use Accessibility). Wayland lets no program read keys meant for another: there Facade asks the desktop's
+GlobalShortcuts portal (app/portal_keys.py), which binds them after its own dialog, or says why it cannot.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, QSocketNotifier, Qt, Signal
 
 from .hotkeys import BY_NAME, split_key
+from .portal_keys import Bound, PortalMissing, PortalShortcuts, Shortcut
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ class Unavailable(Enum):
     NO_DISPLAY = "no display"
     NO_LIBRARY = "no library"
     UNTRUSTED = "untrusted"  # macOS: Accessibility not granted
+    DECLINED = "declined"  # Wayland: the desktop's dialog was cancelled, or the desktop refused
 
 
 class Refused(Enum):
@@ -37,23 +40,29 @@ class Refused(Enum):
 
     TAKEN = "taken"  # the desktop or another program holds it
     NO_SUCH_KEY = "no such key"  # this keyboard has no key that types it
+    NOT_BOUND = "not bound"  # Wayland: the desktop (or the user, in its dialog) left it out
 
 
 @dataclass(frozen=True)
 class Listening:
     """What ``GlobalKeys.listen`` achieved: the keys refused (action name -> why), or why none work at all
-    (``detail``: the system's own words)."""
+    (``detail``: the system's own words). On Wayland: ``waiting`` while the desktop asks the user, then the
+    keys as the desktop bound them (``bound``: action name -> its trigger, in the desktop's words)."""
 
     refused: dict[str, Refused] = field(default_factory=dict)
     unavailable: Unavailable | None = None
     detail: str = ""
+    waiting: bool = False
+    bound: dict[str, str] = field(default_factory=dict)
 
     def describe(self, keys: dict[str, str]) -> str:
         """The window's message about it (``keys``: the bindings asked for), or '' when every key works."""
-        if self.unavailable == Unavailable.WAYLAND:
-            return ("Global keys are not available on Wayland: it lets no program see keys meant for another. "
-                    "Log in with an X11 session (e.g. “GNOME on Xorg”) to use them, or give your desktop's own "
-                    "keyboard shortcuts a command that drives Facade through its control API (README: Keys).")
+        if self.waiting:
+            return "Global keys: waiting for the desktop to bind them (answer its dialog)."
+        if self.unavailable in (Unavailable.WAYLAND, Unavailable.DECLINED):
+            return (f"Global keys are not available on Wayland: {self.detail}. Log in with an X11 session (e.g. "
+                    "“GNOME on Xorg”) to use them, or give your desktop's own keyboard shortcuts a command that "
+                    "drives Facade through its control API (README: Keys).")
         if self.unavailable == Unavailable.UNTRUSTED:
             return ("Global keys need Facade (or the terminal that runs it) to be allowed under System Settings → "
                     "Privacy & Security → Accessibility; allow it, then turn global keys off and on in Settings…")
@@ -64,6 +73,10 @@ class Listening:
         taken = [f"{keys[n]} ({BY_NAME[n].label})" for n, why in self.refused.items() if why == Refused.TAKEN]
         missing = [f"{keys[n]} ({BY_NAME[n].label})" for n, why in self.refused.items()
                    if why == Refused.NO_SUCH_KEY]
+        left_out = [BY_NAME[n].label for n, why in self.refused.items() if why == Refused.NOT_BOUND]
+        if left_out:  # Wayland: the desktop's settings bind keys, not Facade's
+            return (f"Global keys: the desktop did not bind {', '.join(left_out)}. Your desktop's keyboard settings "
+                    "can bind them.")
         parts = ([f"{', '.join(taken)} {'is' if len(taken) == 1 else 'are'} taken by the desktop or another "
                   "program"] if taken else []) + ([f"this keyboard has no {', '.join(missing)}"] if missing else [])
         return f"Global keys: {'; '.join(parts)}. Pick other keys in Settings…"
@@ -77,9 +90,11 @@ class Backend(Enum):
 
 
 class GlobalKeys(QObject):
-    """Listens for keys everywhere; ``pressed`` gives the action's name, on the Qt thread."""
+    """Listens for keys everywhere; ``pressed`` gives the action's name, on the Qt thread. ``settled`` gives
+    what the desktop's answer made of a ``listen`` that was ``waiting`` (Wayland)."""
 
     pressed = Signal(str)
+    settled = Signal(object)  # Listening
     _heard = Signal(str)  # emitted on the listener's thread (pynput's), delivered on the Qt thread
 
     def __init__(self, parent=None, backend: Backend | None = None):
@@ -87,18 +102,21 @@ class GlobalKeys(QObject):
         self._heard.connect(self.pressed, Qt.ConnectionType.QueuedConnection)
         self._kind = {Backend.X11: _X11Keys, Backend.PYNPUT: _PynputKeys}[backend or (
             Backend.X11 if sys.platform.startswith(("linux", "freebsd", "openbsd")) else Backend.PYNPUT)]
-        self._listener: _X11Keys | _PynputKeys | None = None
+        self._listener: _X11Keys | _PynputKeys | PortalShortcuts | None = None
+        self._desktop: tuple[dict[str, str], Listening] | None = None  # Wayland: the keys asked for, and the answer
 
     def listen(self, keys: dict[str, str]) -> Listening:
         """Listen for ``keys`` (action name -> key as Qt writes it, e.g. "Ctrl+Alt+Shift+X") instead of those
         before; none stops listening."""
-        self.stop()
         keys = {name: key for name, key in keys.items() if key}
+        if self._desktop is not None and self._desktop[0] == keys and self._desktop[1].unavailable is None:
+            return self._desktop[1]  # the desktop has them, or is asking: asking again would show its dialog again
+        self.stop()
         if not keys:
             return Listening()
         if os.environ.get("WAYLAND_DISPLAY") or os.environ.get("XDG_SESSION_TYPE") == "wayland":
             # An X11 grab under XWayland sees keys only while an X11 window has focus: not global.
-            return Listening(unavailable=Unavailable.WAYLAND)
+            return self._ask_desktop(keys)
         try:
             self._listener = self._kind(keys, self._heard.emit)
         except _CannotStart as exc:
@@ -106,7 +124,27 @@ class GlobalKeys(QObject):
             return Listening(unavailable=exc.why, detail=exc.detail)
         return Listening(refused=self._listener.refused)
 
+    def _ask_desktop(self, keys: dict[str, str]) -> Listening:
+        shortcuts = {name: Shortcut(BY_NAME[name].label, portal_trigger(key)) for name, key in keys.items()}
+        try:
+            self._listener = PortalShortcuts(shortcuts, self.pressed.emit, partial(self._answered, keys))
+        except PortalMissing as exc:
+            log.info("global keys are off: %s", exc)
+            return Listening(unavailable=Unavailable.WAYLAND, detail=str(exc))
+        self._desktop = (keys, Listening(waiting=True))
+        return self._desktop[1]
+
+    def _answered(self, keys: dict[str, str], answer: Bound) -> None:
+        if answer.declined:
+            settled = Listening(unavailable=Unavailable.DECLINED, detail=answer.declined)
+        else:
+            settled = Listening(refused={n: Refused.NOT_BOUND for n in keys if n not in answer.triggers},
+                                bound={n: t for n, t in answer.triggers.items() if n in keys})
+        self._desktop = (keys, settled)
+        self.settled.emit(settled)
+
     def stop(self) -> None:
+        self._desktop = None
         if self._listener is not None:
             self._listener.stop()
             self._listener = None
@@ -209,6 +247,17 @@ class _X11Keys:
 def _char_keysym(char: str) -> int:
     code = ord(char.lower())
     return code if code < 0x100 else 0x01000000 + code
+
+
+def portal_trigger(key: str) -> str:
+    """``key`` as Qt writes it, as the shortcuts spec writes a trigger ("CTRL+ALT+SHIFT+x": XKB's modifier and
+    keysym names), or '' for a key it cannot name (the user picks one in the desktop's dialog)."""
+    mods, bare = split_key(key)
+    names = {"Ctrl": "CTRL", "Alt": "ALT", "Shift": "SHIFT", "Meta": "LOGO"}
+    keysym = bare.lower() if len(bare) == 1 and bare.isalnum() and bare.isascii() else _X_NAMES.get(bare, bare)
+    if not keysym.replace("_", "").isalnum() or not keysym.isascii():
+        return ""
+    return "+".join([names[m] for m in ("Ctrl", "Alt", "Shift", "Meta") if m in mods] + [keysym])
 
 
 # pynput (Windows, macOS).

@@ -75,6 +75,8 @@ class MainWindow(QMainWindow):
         self._apply_control()
         self.global_keys = GlobalKeys(self)
         self.global_keys.pressed.connect(self.press_key)
+        self.global_keys.settled.connect(self._show_global_keys)
+        self._bound_keys: dict[str, str] = {}  # Wayland: the global keys as the desktop bound them
         self._apply_global_keys()
         if self.settings.geometry is not None:
             self.restoreGeometry(self.settings.geometry)
@@ -550,7 +552,8 @@ class MainWindow(QMainWindow):
         if self._help is None:
             self._help = HelpDialog(self.settings.hotkeys, self)
         self._help.show_keys(self.settings.hotkeys,
-                             self.settings.global_hotkeys if self.settings.global_keys else None)
+                             {**self.settings.global_hotkeys, **self._bound_keys} if self.settings.global_keys
+                             else None)
         self._help.exec()
 
     def _settings_dialog(self) -> None:
@@ -577,9 +580,19 @@ class MainWindow(QMainWindow):
     def _apply_global_keys(self) -> None:
         """Listen for the global keys if they are on; what does not work (here, or a key another program
         holds) goes to the banner."""
-        keys = self.settings.global_hotkeys if self.settings.global_keys else {}
-        text = self.global_keys.listen(keys).describe(keys)
+        self._show_global_keys(self.global_keys.listen(self._global_bindings()))
+
+    def _global_bindings(self) -> dict[str, str]:
+        return self.settings.global_hotkeys if self.settings.global_keys else {}
+
+    def _show_global_keys(self, listening) -> None:
+        """What listening achieved: problems in the banner; keys the desktop bound (Wayland) in the help."""
+        text = listening.describe(self._global_bindings())
         self.banner.set(Concern.KEYS, bool(text), text)
+        self._bound_keys = listening.bound
+        if listening.bound:
+            self.statusBar().showMessage(f"The desktop bound {len(listening.bound)} global keys: Help lists them",
+                                         10000)
 
     # What the pipeline reports.
 
