@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 PORTAL = DBusAddress("/org/freedesktop/portal/desktop", "org.freedesktop.portal.Desktop",
                      "org.freedesktop.portal.GlobalShortcuts")
 _REQUEST = "org.freedesktop.portal.Request"
+# xdg-desktop-portal 1.20 on gives a program outside a sandbox shortcuts only once it has said which application
+# it is, before its first portal call; older portals lack the Registry (the call fails, and is not needed).
+_REGISTRY = DBusAddress(PORTAL.object_path, PORTAL.bus_name, "org.freedesktop.host.portal.Registry")
+APP_ID = "io.github.facade.Facade"
 _SESSION = "org.freedesktop.portal.Session"
 _START_TIMEOUT_S = 10  # the bus starts the portal on the first call to it, which can take seconds
 # Request::Response's codes other than 0 (success).
@@ -81,6 +85,7 @@ class PortalShortcuts:
                 rule = MatchRule(type="signal", sender=PORTAL.bus_name, member=member,
                                  interface=_REQUEST if member == "Response" else PORTAL.interface)
                 self._call(message_bus.AddMatch(rule))
+            self._register()
             version = self._call(Properties(PORTAL).get("version"))[0][1]
         except DBusErrorResponse as exc:  # ServiceUnknown: no portal; InvalidArgs/UnknownInterface: no such portal
             self._bus.close()
@@ -101,6 +106,14 @@ class PortalShortcuts:
         self._request(lambda options: new_method_call(PORTAL, "CreateSession", "a{sv}", (
             {**options, "session_handle_token": ("s", session_token)},)), self._created)
         self._read()  # what the calls above already took off the socket
+
+    def _register(self) -> None:
+        try:
+            self._call(new_method_call(_REGISTRY, "Register", "sa{sv}", (APP_ID, {})))
+        except DBusErrorResponse as exc:
+            if exc.name == "org.freedesktop.DBus.Error.ServiceUnknown":
+                raise
+            log.info("the portal's Registry did not take Facade's app id: %s", exc)
 
     def _call(self, message):
         return unwrap_msg(self._bus.send_and_get_reply(message, timeout=_START_TIMEOUT_S))

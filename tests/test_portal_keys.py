@@ -65,10 +65,12 @@ class FakePortal:
 
     address: str
     interface: bool = True
+    registry: bool = True  # the host Registry of xdg-desktop-portal 1.20 on
     bind: dict[str, str] | None = None
     cancel: bool = False
     asked: list = field(default_factory=list)  # the shortcuts each BindShortcuts was given
     closed: list = field(default_factory=list)  # sessions closed
+    calls: list = field(default_factory=list)  # the methods called, in order
 
     def __post_init__(self):
         self._bus = open_dbus_connection(self.address)
@@ -96,7 +98,11 @@ class FakePortal:
         fields = call.header.fields
         member, interface = fields[HeaderFields.member], fields.get(HeaderFields.interface)
         caller = fields[HeaderFields.sender][1:].replace(".", "_")
-        if member == "Get" and interface == "org.freedesktop.DBus.Properties":
+        self.calls.append(member)
+        if member == "Register" and interface == "org.freedesktop.host.portal.Registry" and self.registry:
+            assert call.body == ("io.github.facade.Facade", {})
+            self._send(new_method_return(call))
+        elif member == "Get" and interface == "org.freedesktop.DBus.Properties":
             if not self.interface or call.body != (PORTAL.interface, "version"):
                 self._send(new_error(call, "org.freedesktop.DBus.Error.InvalidArgs", "s", ("No such interface",)))
             else:
@@ -171,6 +177,7 @@ def test_the_desktop_binds_the_keys_and_its_presses_arrive(qtbot, portal):
         ("hide", {"description": ("s", "Hide the call picture behind a card, or show it again"),
                   "preferred_trigger": ("s", "CTRL+ALT+SHIFT+h")}),
         ("next_avatar", {"description": ("s", "Next avatar"), "preferred_trigger": ("s", "CTRL+ALT+SHIFT+Next")})]
+    assert fake.calls == ["Register", "Get", "CreateSession", "BindShortcuts"]  # the app's id before any call
     result = settled[0]
     assert result.bound == {"calibrate": "Ctrl+Alt+Shift+X", "hide": "Super+H"}
     assert result.refused == {"next_avatar": Refused.NOT_BOUND}
@@ -195,10 +202,11 @@ def test_the_desktop_binds_the_keys_and_its_presses_arrive(qtbot, portal):
 
 
 def test_a_cancelled_dialog_says_so(qtbot, portal):
-    portal(cancel=True)
+    fake = portal(cancel=True, registry=False)  # a portal before the Registry: asked all the same
     listener, listening, heard, settled = _listening(qtbot, {"calibrate": "Ctrl+Alt+Shift+X"})
     assert listening.waiting
     qtbot.waitUntil(lambda: bool(settled), timeout=5000)
+    assert fake.calls == ["Register", "Get", "CreateSession", "BindShortcuts"]
     assert settled[0].unavailable == Unavailable.DECLINED and not settled[0].bound
     assert settled[0].describe({}).startswith(
         "Global keys are not available on Wayland: you cancelled the desktop's dialog. Log in with an X11 session")
