@@ -71,7 +71,8 @@ def _session_bus() -> str:
 
 class PortalShortcuts:
     """A GlobalShortcuts session: ``activated`` gets a shortcut's id at each press, ``answered`` the desktop's
-    answer to the binding, once; both on the Qt thread. Raises PortalMissing when there is no portal to ask."""
+    answer to the binding, and again whenever the user changes a trigger in the desktop's settings; both on
+    the Qt thread. Raises PortalMissing when there is no portal to ask."""
 
     def __init__(self, shortcuts: dict[str, Shortcut], activated: Callable[[str], None],
                  answered: Callable[[Bound], None]):
@@ -81,7 +82,7 @@ class PortalShortcuts:
         except Exception as exc:  # jeepney raises OSError, TimeoutError or ValueError for a bus it cannot use
             raise PortalMissing(f"the session bus {address} does not answer ({exc})") from None
         try:
-            for member in ("Response", "Activated"):
+            for member in ("Response", "Activated", "ShortcutsChanged"):
                 rule = MatchRule(type="signal", sender=PORTAL.bus_name, member=member,
                                  interface=_REQUEST if member == "Response" else PORTAL.interface)
                 self._call(message_bus.AddMatch(rule))
@@ -100,6 +101,7 @@ class PortalShortcuts:
         self._waiting: dict[str, Callable[[int, dict], None]] = {}  # request handle -> what its Response does
         self._replies: dict[int, str] = {}  # serial of a call -> the request handle it was told to use
         self._session = ""
+        self._triggers: dict[str, str] = {}  # shortcut id -> its trigger, in the desktop's words
         self._notifier = QSocketNotifier(self._bus.sock.fileno(), QSocketNotifier.Type.Read)
         self._notifier.activated.connect(self._read)
         session_token = next(self._tokens)
@@ -122,7 +124,7 @@ class PortalShortcuts:
         """Send a portal call made by ``message`` (from its options), and give its Response to ``then``."""
         token = next(self._tokens)
         handle = f"/org/freedesktop/portal/desktop/request/{self._sender}/{token}"
-        self._waiting[handle] = then  # before the call: the Response may come before we read the call's reply
+        self._waiting[handle] = then  # known from the token, before the portal's reply names it
         serial = next(self._bus.outgoing_serial)
         self._replies[serial] = handle
         self._bus.send(message({"handle_token": ("s", token)}), serial=serial)
@@ -158,8 +160,14 @@ class PortalShortcuts:
             then = self._waiting.pop(header.fields.get(HeaderFields.path), None)
             if then is not None:
                 then(*message.body)
-        elif member == "Activated" and message.body[0] == self._session:
+        elif message.body[0] != self._session:
+            return  # another session's, or the binding is not answered yet
+        elif member == "Activated":
             self._activated(message.body[1])
+        elif member == "ShortcutsChanged" and self._triggers:
+            # Which shortcuts it lists (the changed ones, or all) differs between desktops: those it names.
+            self._triggers.update(_triggers(message.body[1]))
+            self._answered(Bound(dict(self._triggers)))
 
     def _created(self, code: int, results: dict) -> None:
         if code:
@@ -176,8 +184,8 @@ class PortalShortcuts:
         if code:
             self._answered(Bound({}, _ENDED.get(code, f"the desktop answered {code}")))
             return
-        self._answered(Bound({name: props.get("trigger_description", ("s", ""))[1]
-                              for name, props in results.get("shortcuts", ("a(sa{sv})", []))[1]}))
+        self._triggers = _triggers(results.get("shortcuts", ("a(sa{sv})", []))[1])
+        self._answered(Bound(dict(self._triggers)))
 
     def stop(self) -> None:
         """Close the session: the desktop frees the shortcuts."""
@@ -189,3 +197,8 @@ class PortalShortcuts:
             self._bus.close()
         except OSError as exc:  # a bus already gone has nothing to free
             log.info("closing the global keys' session: %s", exc)
+
+
+def _triggers(shortcuts: list) -> dict[str, str]:
+    """The portal's a(sa{sv}) shortcuts as id -> trigger, in the desktop's words."""
+    return {name: props.get("trigger_description", ("s", ""))[1] for name, props in shortcuts}

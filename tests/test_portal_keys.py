@@ -138,6 +138,11 @@ class FakePortal:
         for member in ("Activated", "Deactivated"):
             self._send(new_signal(PORTAL, member, "osta{sv}", (session or self.session, shortcut, 1234, {})))
 
+    def change(self, shortcut: str, trigger: str) -> None:
+        """The user gives a shortcut another trigger in the desktop's settings."""
+        self._send(new_signal(PORTAL, "ShortcutsChanged", "oa(sa{sv})", (self.session, [
+            (shortcut, {"description": ("s", ""), "trigger_description": ("s", trigger)})])))
+
     def stop(self) -> None:
         self._running = False
         self._thread.join()
@@ -170,7 +175,7 @@ def test_the_desktop_binds_the_keys_and_its_presses_arrive(qtbot, portal):
     keys = {"calibrate": "Ctrl+Alt+Shift+X", "hide": "Ctrl+Alt+Shift+H", "next_avatar": "Ctrl+Alt+Shift+PgDown"}
     listener, listening, heard, settled = _listening(qtbot, keys)
     assert listening.waiting and "waiting for the desktop" in listening.describe(keys)
-    qtbot.waitUntil(lambda: bool(settled), timeout=5000)
+    qtbot.waitUntil(lambda: bool(settled), timeout=10000)
     assert fake.asked[0] == [
         ("calibrate", {"description": ("s", "Calibrate (take the neutral pose)"),
                        "preferred_trigger": ("s", "CTRL+ALT+SHIFT+x")}),
@@ -186,16 +191,21 @@ def test_the_desktop_binds_the_keys_and_its_presses_arrive(qtbot, portal):
     fake.press("hide")
     fake.press("calibrate", session="/org/freedesktop/portal/desktop/session/other/app")  # another app's
     fake.press("calibrate")
-    qtbot.waitUntil(lambda: len(heard) == 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(heard) == 2, timeout=10000)
     qtbot.wait(100)
     assert heard == ["hide", "calibrate"]
+    fake.change("calibrate", "Super+C")  # in the desktop's settings, later
+    qtbot.waitUntil(lambda: len(settled) == 2, timeout=10000)
+    assert settled[1].bound == {"calibrate": "Super+C", "hide": "Super+H"}
+    assert settled[1].refused == {"next_avatar": Refused.NOT_BOUND}
+    result = settled[1]
     assert listener.listen(keys) is result and len(fake.asked) == 1  # the same keys: no second dialog
     first = fake.session
     assert listener.listen({**keys, "hide": "Ctrl+Alt+Shift+Y"}).waiting  # other keys: asked again
-    qtbot.waitUntil(lambda: len(settled) == 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(settled) == 3, timeout=10000)
     assert fake.closed == [first] and fake.asked[1][1][1]["preferred_trigger"] == ("s", "CTRL+ALT+SHIFT+y")
     listener.stop()
-    qtbot.waitUntil(lambda: fake.closed == [first, fake.session], timeout=5000)  # the desktop frees the keys
+    qtbot.waitUntil(lambda: fake.closed == [first, fake.session], timeout=10000)  # the desktop frees the keys
     fake.press("hide")
     qtbot.wait(200)
     assert heard == ["hide", "calibrate"]
@@ -205,7 +215,7 @@ def test_a_cancelled_dialog_says_so(qtbot, portal):
     fake = portal(cancel=True, registry=False)  # a portal before the Registry: asked all the same
     listener, listening, heard, settled = _listening(qtbot, {"calibrate": "Ctrl+Alt+Shift+X"})
     assert listening.waiting
-    qtbot.waitUntil(lambda: bool(settled), timeout=5000)
+    qtbot.waitUntil(lambda: bool(settled), timeout=10000)
     assert fake.calls == ["Register", "Get", "CreateSession", "BindShortcuts"]
     assert settled[0].unavailable == Unavailable.DECLINED and not settled[0].bound
     assert settled[0].describe({}).startswith(
@@ -244,7 +254,7 @@ def test_the_window_calibrates_by_a_key_the_desktop_bound(qtbot, tmp_path, camer
     app_settings.save(app_settings.open_settings(tmp_path / "facade.ini"), app_settings.AppSettings(global_keys=True))
     window = open_window(qtbot, tmp_path, str(camera_video))
     try:
-        qtbot.waitUntil(lambda: bool(window._bound_keys), timeout=5000)
+        qtbot.waitUntil(lambda: bool(window._bound_keys), timeout=15000)  # the window starts meanwhile
         assert window._bound_keys == {"calibrate": "Ctrl+Alt+Shift+X", "hide": "Super+H"}
         assert window.warnings[Concern.KEYS].startswith("Global keys: the desktop did not bind Virtual camera on/off")
         qtbot.waitUntil(lambda: window.avatar_view.frames_shown > 3, timeout=15000)
@@ -252,9 +262,9 @@ def test_the_window_calibrates_by_a_key_the_desktop_bound(qtbot, tmp_path, camer
         qtbot.waitUntil(lambda: pipeline.calibrated, timeout=15000)
         count = pipeline.calibrations
         fake.press("calibrate")
-        qtbot.waitUntil(lambda: pipeline.calibrations == count + 1, timeout=5000)
+        qtbot.waitUntil(lambda: pipeline.calibrations == count + 1, timeout=10000)
         fake.press("hide")
-        qtbot.waitUntil(lambda: window.session.hidden, timeout=5000)
+        qtbot.waitUntil(lambda: window.session.hidden, timeout=10000)
     finally:
         window.close()
 
