@@ -11,6 +11,7 @@ more than 20% above the first's, a recording fails or does not play, or the pict
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import sys
 import tempfile
@@ -37,6 +38,26 @@ def resident_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+
+def heap_mb() -> dict[str, float]:
+    """glibc's heap, all threads' arenas: MB allocated and not freed (``in_use``, mmapped blocks included), and
+    MB freed but kept by the allocator (``free``). Resident memory that grows with ``in_use`` is a leak; with
+    ``free``, fragmentation; with neither, memory malloc does not hand out (Python's own arenas, drivers' maps).
+    Empty where there is no glibc (2.33 or newer)."""
+    try:
+        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return {}
+    mallinfo2.restype = _MallInfo2
+    info = mallinfo2()
+    return {"in_use": round((info.uordblks + info.hblkhd) / 2**20, 1), "free": round(info.fordblks / 2**20, 1)}
 
 
 def main() -> int:

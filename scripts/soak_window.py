@@ -54,7 +54,7 @@ from app.hotkeys import split_key  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from core.control.server import OSC_PREFIX  # noqa: E402
 from core.live.ndi import ndi_library  # noqa: E402
-from soak import resident_mb  # noqa: E402  (beside this script: the headless soak's reading)
+from soak import heap_mb, resident_mb  # noqa: E402  (beside this script: the headless soak's readings)
 
 _SAMPLE_S = 10
 _STEP_MS = 3000
@@ -436,7 +436,8 @@ class _Soak:
         self.samples.append({
             "minute": round((time.monotonic() - self.start) / 60, 2),
             "none": sys.getrefcount(None), "true": sys.getrefcount(True), "false": sys.getrefcount(False),
-            "rss_mb": round(resident_mb(), 1), "threads": threading.active_count(),
+            "rss_mb": round(resident_mb(), 1), **{f"heap_{k}_mb": v for k, v in heap_mb().items()},
+            "threads": threading.active_count(),
             "avatar_frames": painted, "painted_since_last": painted - self._last_painted,
             "ndi_received": sum(self.ndi.periods), "api_answers": sum(self.api.answers.values()),
             "errors": len(self.errors),
@@ -518,6 +519,8 @@ def main() -> int:
         "refcount_drift_after_warmup": drift, "refcount_lowest_after_warmup": lowest,
         "rss_mb_after_warmup": baseline["rss_mb"], "rss_mb_end": last["rss_mb"],
         "rss_growth_mb": round(last["rss_mb"] - baseline["rss_mb"], 1),
+        "heap_growth_mb": {k: round(last[f"heap_{k}_mb"] - baseline[f"heap_{k}_mb"], 1)
+                           for k in ("in_use", "free") if f"heap_{k}_mb" in last},
         "threads_after_warmup": baseline["threads"], "threads_end": last["threads"],
         "recordings": len(soak.recordings), "recordings_not_playing": [n for n, f in played.items() if f == 0],
         "samples": samples,
