@@ -198,5 +198,37 @@ def test_the_pipeline_gives_free_memory_back_every_few_seconds(monkeypatch, came
     running.stop()
     assert 3 <= len(trims) <= 6 and min(b - a for a, b in zip(trims, trims[1:])) >= 0.5
     if sys.platform.startswith("linux"):
-        assert memory._MALLOC_TRIM is not None  # glibc's, found and callable
+        assert memory._GLIBC is not None  # glibc's, found and callable
         memory.release_free_memory()
+
+
+_HEAPS = '''
+import ctypes, sys, threading
+if sys.argv[1] == "shared":
+    import core.live.memory
+started = threading.Barrier(8)
+def allocate():
+    kept = [ctypes.create_string_buffer(200_000) for _ in range(5)]
+    started.wait()  # all eight hold memory at once
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for thread in threads: thread.start()
+for thread in threads: thread.join()
+ctypes.CDLL("libc.so.6").malloc_stats()  # one "Arena N:" paragraph a heap, on stderr
+'''
+
+
+def test_threads_share_two_heaps_once_the_pipeline_is_loaded():
+    """glibc gives each thread that allocates a heap of its own, which it fragments; loading the pipeline
+    (core.live.memory) makes the threads share two."""
+    from core.live import memory
+
+    if memory._GLIBC is None:
+        pytest.skip("not glibc: its heaps (arenas) are what this is about")
+
+    def heaps(mode: str) -> int:
+        run = subprocess.run([sys.executable, "-c", _HEAPS, mode], cwd=ROOT, capture_output=True, text=True,
+                             timeout=60, check=True)
+        return sum(line.startswith("Arena ") for line in run.stderr.splitlines())
+
+    assert heaps("default") > memory.HEAP_ARENAS + 4  # eight threads, eight heaps besides the main one
+    assert heaps("shared") == memory.HEAP_ARENAS
