@@ -221,17 +221,16 @@ class _NdiReceiver(threading.Thread):
             finally:
                 if receiver is not None:
                     self._ndi.recv_destroy(receiver)
-            while self.sending.is_set() and not self._quit.is_set():  # not found: wait for the period's end
-                time.sleep(0.2)
 
     def _connect(self):
+        """A receiver of the source, found while it sends (None if it never was): a busy machine may take
+        longer than any fixed wait to list it."""
         ndi = self._ndi
         find = ndi.FindCreate()
         find.extra_ips, find.show_local_sources = "127.0.0.1", True  # no mDNS needed on this machine
         finder = ndi.find_create_v2(find)
         try:
-            deadline = time.monotonic() + 20
-            while self.sending.is_set() and not self._quit.is_set() and time.monotonic() < deadline:
+            while self.sending.is_set() and not self._quit.is_set():
                 found = [s for s in ndi.find_get_current_sources(finder) if s.ndi_name == self.source]
                 if found:
                     create = ndi.RecvCreateV3()
