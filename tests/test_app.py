@@ -139,7 +139,8 @@ def test_record_key_records_the_call_picture_into_the_recordings_folder(window, 
     window.activateWindow()
     qtbot.keyClick(window, Qt.Key.Key_R)
     assert window.session.recording is not None and "recording Facade " in window.status_record.text()
-    qtbot.wait(1000)
+    shown = window.avatar_view.frames_shown  # frames, not seconds: a loaded machine paints fewer a second
+    qtbot.waitUntil(lambda: window.avatar_view.frames_shown > shown + 25, timeout=20000)
     qtbot.keyClick(window, Qt.Key.Key_R)
     assert window.session.recording is None and not window.controls.record_button.isChecked()
     [saved] = list((tmp_path / "recordings").iterdir())

@@ -146,7 +146,9 @@ def test_the_camera_picture_never_reaches_the_call_in_any_state(tmp_path, astron
     assert pipeline.engine.name == "mesh" and pipeline.engine.device == "cpu"
     assert any("switched to mesh" in e.message for e in events if e.kind == EventKind.ENGINE)
     calibrated = [e for e in events if e.kind == EventKind.CALIBRATED]
-    assert len(calibrated) >= 3  # at the start, asked for, and the fallback's own
+    # At the start and asked for; the fallback takes the same pose again at its next face, which a loaded
+    # machine, dropping frames to keep up, may reach only after the clip's last face.
+    assert len(calibrated) >= 2
     indices = [s.index for s in seen]
     assert indices == sorted(indices) and len(indices) >= _LENGTH - 5  # unpaced: (nearly) every frame out
     assert any(s.hidden for s in seen) and not seen[-1].hidden

@@ -106,9 +106,10 @@ def test_each_avatar_gets_back_its_motion_settings_and_neutral_pose(qtbot, tmp_p
         c.head_motion.setValue(150), c.expressions.setValue(50), c.smoothing.setValue(80)
         calibrations = window.session.pipeline.calibrations
         window.start_calibration()
-        qtbot.waitUntil(lambda: window.session.pipeline.calibrations > calibrations, timeout=10000)
+        # The count and the recorded pose are set one after the other on the engine's thread: wait for both.
+        qtbot.waitUntil(lambda: window.session.pipeline.calibrations > calibrations
+                        and window.session.pipeline.neutral is not neutral_a, timeout=10000)
         neutral_b = window.session.pipeline.neutral
-        assert neutral_b is not neutral_a
         window.choose_avatar(a)
         assert shown() == (60, 140, 30) and window.session.motion == MotionStrength(0.6, 1.4)
         assert window.session.pipeline.motion == MotionStrength(0.6, 1.4)
