@@ -202,6 +202,54 @@ def test_the_pipeline_gives_free_memory_back_every_few_seconds(monkeypatch, came
         memory.release_free_memory()
 
 
+
+class _WatchedSink:
+    """A sink whose write takes a while, that notes a close during a write or a write after its close."""
+
+    name = "watched"
+
+    def __init__(self):
+        self.writes, self.writing, self.closed, self.overlaps = 0, False, False, []
+
+    def write(self, frame) -> None:
+        if self.closed:
+            self.overlaps.append("write after close")
+        self.writing = True
+        time.sleep(0.02)  # most of a 30 fps frame's time: a close at any moment likely lands in a write
+        self.writing = False
+        self.writes += 1
+
+    def close(self) -> None:
+        if self.writing:
+            self.overlaps.append("close during a write")
+        self.closed = True
+
+
+def test_a_sink_is_closed_only_once_no_write_to_it_is_under_way(camera_video, avatar_256):
+    """Turning an output off closes it while the engine's thread goes on writing to the others (NDI's sender,
+    destroyed during a send, hung the window for good)."""
+    frames, sink = _collect()
+    running = LivePipeline(FrameSource(camera_video), MeshEngine(), avatar_256, [sink]).start()
+    try:
+        assert _wait_for(lambda: len(frames) > 2, 15)
+        watched = []
+        for _ in range(15):
+            watched.append(_WatchedSink())
+            running.add_sink(watched[-1])
+            assert _wait_for(lambda: watched[-1].writes > 0, 5)
+            time.sleep(0.007 * len(watched) % 0.03)  # a different moment of the frame each time
+            running.remove_sink(watched[-1])
+    finally:
+        running.stop()
+    assert [s.overlaps for s in watched if s.overlaps] == []
+
+
+def _wait_for(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return condition()
+
 _HEAPS = '''
 import ctypes, sys, threading
 if sys.argv[1] == "shared":

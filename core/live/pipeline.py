@@ -108,6 +108,9 @@ class LivePipeline:
         self.stats = RunStats(engine.name, engine.device)
         self._sinks: list[Sink] = list(sinks)
         self._sinks_lock = threading.Lock()
+        # Held while the engine's thread writes to the sinks: a sink is closed only once no write to it is under
+        # way (NDI's sender, destroyed during an asynchronous send, hung the window's thread for good).
+        self._writing = threading.Lock()
         self._on_event = on_event or (lambda event: None)
         self._fallback = fallback
         self._prepared: Latest[_Prepared] = Latest()
@@ -216,6 +219,8 @@ class LivePipeline:
         with self._sinks_lock:
             if sink in self._sinks:
                 self._sinks.remove(sink)
+        with self._writing:  # a write that had begun has ended; the next ones no longer see it
+            pass
         sink.close()
 
     def rest_picture(self) -> np.ndarray:
@@ -523,15 +528,16 @@ class LivePipeline:
 
     def _write_sinks(self, frame: OutputFrame) -> None:
         frame = self._covered(frame)
-        with self._sinks_lock:
-            sinks = list(self._sinks)
-        for sink in sinks:
-            try:
-                with self._working(Stage.OUTPUT, sink.name):
-                    sink.write(frame)
-            except Exception as exc:
-                # One broken sink is switched off; the others, and the preview, carry on.
-                with self._sinks_lock:
-                    if sink in self._sinks:
-                        self._sinks.remove(sink)
-                self._on_event(Event(EventKind.SINK, f"{sink.name} stopped: {exc}", problem=True))
+        with self._writing:
+            with self._sinks_lock:
+                sinks = list(self._sinks)
+            for sink in sinks:
+                try:
+                    with self._working(Stage.OUTPUT, sink.name):
+                        sink.write(frame)
+                except Exception as exc:
+                    # One broken sink is switched off; the others, and the preview, carry on.
+                    with self._sinks_lock:
+                        if sink in self._sinks:
+                            self._sinks.remove(sink)
+                    self._on_event(Event(EventKind.SINK, f"{sink.name} stopped: {exc}", problem=True))
