@@ -91,7 +91,8 @@ def test_missing_virtual_camera_is_a_message_in_the_window(window, qtbot, monkey
     assert "v4l2 loopback device found" not in message  # pyvirtualcam's own text, with its own hint, stays out
     assert window.banner.isVisible() and window.session.pipeline is not None
     qtbot.mouseClick(window.banner.row(Concern.VCAM).close_button, Qt.MouseButton.LeftButton)
-    assert Concern.VCAM not in window.warnings and not window.banner.isVisible()
+    # Its row goes; the banner may still hold another concern (a loaded machine can be slow to find the face).
+    assert Concern.VCAM not in window.warnings and window.banner.row(Concern.VCAM) is None
 
 
 def test_virtual_camera_on_and_off_from_the_window(window, qtbot, monkeypatch):
