@@ -291,6 +291,7 @@ class _Soak:
             ("background", partial(self._pick, c.background_box)),
             ("ndi", self._ndi),
             ("global_hide", partial(press, "hide")),
+            ("screenshot", self._screenshot),  # the card on the call, NDI on
             ("fullscreen", self._fullscreen),
             ("api_next_avatar", partial(api, "ws", "next_avatar")),
             ("global_hide", partial(press, "hide")),  # shows it again
@@ -486,6 +487,7 @@ def main() -> int:
     api = _ApiClient(port, errors)
     soak = _Soak(window, args.minutes, args.shots, api, ndi)
     soak.turn_on(port)
+    _xdotool("windowactivate", "--sync", str(int(window.winId())))  # the window's keys need the focus from the start
     if window.control.server is None or {Concern.API, Concern.KEYS} & set(window.warnings):
         print(f"error: the control API or the global keys did not start: {window.warnings}", file=sys.stderr)
         return 1
