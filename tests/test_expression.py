@@ -47,6 +47,21 @@ def test_a_wink_is_one_eye(face):
     assert _value(read, "left_blink") > 0.6 and _value(read, "left_blink") > 2 * _value(read, "right_blink")
 
 
+def test_a_closing_eye_covers_its_iris_and_shut_its_lids_meet(face):
+    rig = ExpressionRig(face)
+    right_upper, right_lower = [246, 161, 160, 159, 158, 157, 173], [7, 163, 144, 145, 153, 154, 155]
+    for amount in (0.25, 0.5, 0.75, 1.0):
+        values = np.zeros(len(EXPRESSIONS))
+        values[NAMES.index("right_blink")] = amount
+        eye = face[:, :2] + rig.play(values)[:, :2]
+        upper_y = np.interp(eye[468:473, 0], *eye[right_upper][np.argsort(eye[right_upper, 0])].T)
+        lower_y = np.interp(eye[468:473, 0], *eye[right_lower][np.argsort(eye[right_lower, 0])].T)
+        # Carried only part of the way, the iris's top rose above a closing lid and was drawn over it.
+        assert (eye[468:473, 1] >= upper_y - 0.5).all() and (eye[468:473, 1] <= lower_y + 0.5).all(), amount
+    lids_at_rest, lids_shut = rig.frame.to_face(face[[159, 145], :2]), rig.frame.to_face(eye[[159, 145]])
+    assert lids_at_rest[1, 1] - lids_at_rest[0, 1] > 0.1 and abs(lids_shut[1, 1] - lids_shut[0, 1]) < 0.01
+
+
 def test_a_real_expression_is_read_as_the_expression_it_is(face):
     rig = ExpressionRig(face)
     assert _value(rig.read(open_mouth(face, 0.3) - face), "jaw_open") > 0.15

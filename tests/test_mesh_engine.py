@@ -86,6 +86,20 @@ def test_eyes_close_when_the_driver_blinks(engine, detector, avatar_256):
     assert eye_openness(detector.detect(out)[0]) < 0.8 * eye_openness(neutral)
 
 
+@pytest.mark.parametrize("degrees", [4, 20])
+def test_a_nod_is_drawn_whole_when_small_and_eased_off_when_large(engine, detector, avatar_256, degrees):
+    neutral = detector.detect(avatar_256)[0].astype(np.float64)
+    centre = neutral.mean(0)
+    nod = np.radians(degrees)
+    turn = np.array([[1, 0, 0], [0, np.cos(nod), -np.sin(nod)], [0, np.sin(nod), np.cos(nod)]])
+    moved_points = engine.moved_points((neutral - centre) @ turn.T + centre)
+    _, rotation, _ = similarity_3d(neutral, moved_points)
+    drawn = np.degrees(np.arctan2(rotation[2, 1], rotation[2, 2]))
+    limit = engine.options.nod_limit
+    assert drawn == pytest.approx(degrees if degrees < limit / 2 else limit * np.tanh(degrees / limit), abs=0.6)
+    assert 0 < drawn <= limit  # a warp draws a large nod as a squash: it eases off, still a nod
+
+
 def test_frame_without_a_face_repeats_the_last_output(engine, detector, avatar_256):
     first = _drive(engine, detector, moved(avatar_256, dx=10))
     blank = np.full_like(avatar_256, 100)

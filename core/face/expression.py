@@ -76,6 +76,7 @@ _STILL = np.union1d(RIGID, _OVAL)
 # of a relaxed face and of a full smile, measured on real faces with mediapipe.
 _NEUTRAL_WIDTH, _FULL_SMILE_WIDTH = 0.84, 1.12
 _NEUTRAL_LIFT, _FULL_SMILE_LIFT = 0.04, 0.2
+_UPPER_LID_SHARE = 0.85  # of a blink's travel; the lower lid rises the rest of the way
 
 
 @dataclass(frozen=True)
@@ -184,12 +185,15 @@ def _bases(q: np.ndarray, z: np.ndarray) -> np.ndarray:
 
     for side, upper, lower, iris in (("right", _RIGHT_UPPER_LID, _RIGHT_LOWER_LID, _RIGHT_IRIS),
                                      ("left", _LEFT_UPPER_LID, _LEFT_LOWER_LID, _LEFT_IRIS)):
-        # Each upper-lid point comes down to the lower lid below it: the eye's own opening, wherever it is.
-        below_it = lower[np.abs(q[lower, 0][None, :] - q[upper, 0][:, None]).argmin(1)]
-        opening = np.maximum(q[below_it, 1] - q[upper, 1], 0)
+        # Each lid closes the eye's own opening where it is, the upper lid most of it: they meet when shut.
+        upper_y, lower_y = _lid_at(q, upper, q[:, 0]), _lid_at(q, lower, q[:, 0])
+        opening = np.maximum(lower_y - upper_y, 0)
+        # What lies between the lids (the iris) goes with the lid it is nearest, so that the closing lid covers
+        # it: carried halfway, the iris's top rose above the shut lid, and that fold drew the iris over the lid.
+        between = np.clip((q[iris, 1] - upper_y[iris]) / np.maximum(opening[iris], 1e-6), 0, 1)
         members = np.concatenate([upper, lower, iris])
-        shift = np.concatenate([opening, -0.15 * opening.mean() * np.ones(len(lower)),
-                                0.5 * opening.mean() * np.ones(len(iris))])
+        shift = np.concatenate([_UPPER_LID_SHARE * opening[upper], (_UPPER_LID_SHARE - 1) * opening[lower],
+                                (_UPPER_LID_SHARE - between) * opening[iris]])
         _set(bases, f"{side}_blink", q, members, np.column_stack([np.zeros_like(shift), shift]), 0.05)
 
     for side, brow in (("right", _RIGHT_BROW), ("left", _LEFT_BROW)):
@@ -200,6 +204,12 @@ def _bases(q: np.ndarray, z: np.ndarray) -> np.ndarray:
         _set(bases, f"{side}_brow_inner", q, brow, np.column_stack([zero, -inner]), 0.2, _EYES)
         _set(bases, f"{side}_brow_outer", q, brow, np.column_stack([zero, -(1 - inner)]), 0.2, _EYES)
     return bases
+
+
+def _lid_at(q: np.ndarray, lid: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The lid's height at each ``x``, linear between its points (held at its ends beyond them)."""
+    order = np.argsort(q[lid, 0])
+    return np.interp(x, q[lid[order], 0], q[lid[order], 1])
 
 
 def _set(bases: np.ndarray, name: str, q: np.ndarray, members: np.ndarray, moves: np.ndarray, reach: float,
