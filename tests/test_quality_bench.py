@@ -5,6 +5,7 @@ import json
 import sys
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -142,6 +143,31 @@ def test_face_loss_lists_each_second_without_a_face_and_what_was_shown_at_its_en
     assert qm.runs(np.array([False, True, True, False, True])) == [(1, 2), (4, 1)]
 
 
+def _as_mesh(faces: np.ndarray) -> np.ndarray:
+    """Face-mesh landmarks (N, 478, 3) holding the given 68-point faces at the points the expressions read."""
+    mesh = np.zeros((len(faces), 478, 3))
+    for ibug, point in qm._MESH_OF_IBUG.items():
+        mesh[:, point, :2] = faces[:, ibug]
+    return mesh
+
+
+def test_the_two_face_models_agreement_on_the_driver_bounds_what_an_engine_can_show():
+    rng = np.random.default_rng(3)
+    driver = np.array([face(mouth_open=m, brow_height=b) for m, b in rng.uniform([0, 0.3], [0.3, 0.4], (12, 2))])
+    output = driver * 2
+    agreeing = qm.ibug_from_mesh(_as_mesh(driver))
+    assert np.isnan(agreeing[:, 0]).all() and np.allclose(agreeing[:, 36], driver[:, 36])
+    scores = qm.expression_scores(driver, output, agreeing)
+    assert scores["mouth_open"]["models_agree"] == pytest.approx(1.0)
+    assert scores["overall"]["models_agree"] is not None
+    # The engine's face model sees another mouth (its own noise): the ceiling falls, the engine's score stands.
+    other = np.array([face(mouth_open=m) for m in rng.uniform(0, 0.3, 12)])
+    other[4] = np.nan  # a frame it missed
+    scores = qm.expression_scores(driver, output, qm.ibug_from_mesh(_as_mesh(other)))
+    assert abs(scores["mouth_open"]["models_agree"]) < 0.8 and scores["mouth_open"]["correlation"] == pytest.approx(1)
+    assert "models_agree" not in qm.expression_scores(driver, output)["mouth_open"]
+
+
 def test_the_report_holds_every_metric_even_with_frames_without_faces():
     driver = np.array([face(mouth_open=m) for m in np.linspace(0, 0.3, 8)])
     output = driver * 2
@@ -184,6 +210,9 @@ def test_dlib_sees_the_astronaut_and_knows_her_again(astronaut):
     elsewhere = replace(first, centre=(first.centre[0] + 2 * first.width, first.centre[1]))
     assert model.measure(astronaut, near=elsewhere) is None  # not where the avatar's face is: not hers
     assert model.measure(astronaut, near=first) is not None
+    # A small face's landmarks are placed on it enlarged: where the big face's are, at its scale.
+    small = model.measure(cv2.resize(astronaut, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA))
+    assert small is not None and np.abs(small.landmarks * 4 - first.landmarks).mean() < 0.05 * first.width
 
 
 def test_bench_quality_scores_the_mesh_engine_end_to_end(capsys, driving_clip):

@@ -21,7 +21,7 @@ from core.live.builder import prepare_avatar
 from core.media.images import read_image
 from core.media.video_io import Clip
 from core.tools.animate import aligned_faces, call_frames, most_neutral_face
-from core.tools.quality_metrics import quality_report
+from core.tools.quality_metrics import ibug_from_mesh, quality_report
 
 INSTALL = "install them with: python -m pip install -r requirements-bench.txt (dlib-bin, face-recognition-models)"
 _MODELS = {"landmarks": "shape_predictor_68_face_landmarks.dat",
@@ -29,6 +29,11 @@ _MODELS = {"landmarks": "shape_predictor_68_face_landmarks.dat",
 # dlib's HOG detector finds faces of 80 pixels and more: small frames are enlarged to this long side before
 # detecting, large ones reduced to at most twice it; landmarks and descriptors are taken on the frame as it is.
 _DETECT_SIDE = 480
+# dlib's shape predictor places its 68 points on the face at the size it finds it; on a face a few dozen pixels
+# wide they fall on whole pixels and its lips' and lids' small motions drown (carphone's face, 47 pixels: its two
+# face models' mouth widths correlated 0.01, 0.24 read at three times the size). A smaller face is enlarged to
+# this width for its landmarks; its identity descriptor is taken as before.
+_LANDMARK_FACE_WIDTH = 150
 
 
 @dataclass(frozen=True)
@@ -66,10 +71,23 @@ class FaceModel:
         if rect is None:
             return None
         shape = self._shapes(rgb, rect)
-        landmarks = np.array([(p.x, p.y) for p in shape.parts()], float)
+        landmarks = self._landmarks(rgb, rect) if rect.width() < _LANDMARK_FACE_WIDTH else np.array(
+            [(p.x, p.y) for p in shape.parts()], float)
         centre = rect.center()
         return Face(landmarks, np.array(self._identity.compute_face_descriptor(rgb, shape), float),
                     (float(centre.x), float(centre.y)), float(rect.width()))
+
+    def _landmarks(self, rgb: np.ndarray, rect) -> np.ndarray:
+        """The 68 points of the face in ``rect``, placed on the face enlarged to _LANDMARK_FACE_WIDTH."""
+        scale = _LANDMARK_FACE_WIDTH / max(rect.width(), 1)
+        margin = rect.width()  # enough of the head around the box for the predictor's features
+        x0, y0 = max(rect.left() - margin, 0), max(rect.top() - margin, 0)
+        region = rgb[y0:rect.bottom() + margin, x0:rect.right() + margin]
+        big = cv2.resize(region, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        box = self._dlib.rectangle(*(int(round(v * scale)) for v in (rect.left() - x0, rect.top() - y0,
+                                                                       rect.right() - x0, rect.bottom() - y0)))
+        shape = self._shapes(big, box)
+        return np.array([(p.x, p.y) for p in shape.parts()], float) / scale + (x0, y0)
 
     def _detect(self, rgb: np.ndarray, near: Face | None):
         long_side = max(rgb.shape[:2])
@@ -120,8 +138,15 @@ def score_quality(engine: Engine, avatar_path: Path, clip: Clip, frames: int | N
     total = min(frames or clip.frame_count, clip.frame_count) or None
     found = (most_neutral_face(aligned_faces(islice(clip.frames(), frames), engine.resolution, clip.fps))
              if neutral == "neutral" else None)
-    pictures = call_frames(engine, avatar, aligned_faces(driving(), engine.resolution, clip.fps), compositor,
-                           clip.fps, found and found[1])
+    driver_mesh: list[np.ndarray | None] = []  # the engines' own face model's reading of the same frames
+
+    def read_by_mesh(faces):
+        for face in faces:
+            driver_mesh.append(None if face is None or face.landmarks is None else face.landmarks)
+            yield face
+
+    pictures = call_frames(engine, avatar, read_by_mesh(aligned_faces(driving(), engine.resolution, clip.fps)),
+                           compositor, clip.fps, found and found[1])
     for picture in tqdm(pictures, total=total, unit="frame", desc="quality", disable=None if progress else True):
         output.append(model.measure(picture, near=rest))
         rest_difference.append(float(np.abs(picture.astype(np.float32) - rest_float).mean()))
@@ -129,7 +154,8 @@ def score_quality(engine: Engine, avatar_path: Path, clip: Clip, frames: int | N
         raise UserError(f"{clip.path}: no frames to score")
     report = quality_report(portrait.descriptor, rest.landmarks, rest.descriptor,
                             _landmarks(driver), _descriptors(driver), _landmarks(output), _descriptors(output),
-                            np.array(rest_difference), clip.fps, found[0][0] if found else None)
+                            np.array(rest_difference), clip.fps, found[0][0] if found else None,
+                            _mesh_landmarks(driver_mesh))
     return {"engine": engine.name, "device": engine.device, "driving": Path(clip.path).name,
             "avatar": Path(avatar_path).name,
             "calibrate": neutral,  # the frames the neutral pose was composed from; None: the first with a face
@@ -142,6 +168,11 @@ def score_quality(engine: Engine, avatar_path: Path, clip: Clip, frames: int | N
 
 def _landmarks(faces: list[Face | None]) -> np.ndarray:
     return np.array([f.landmarks if f else np.full((68, 2), np.nan) for f in faces]).reshape(len(faces), 68, 2)
+
+
+def _mesh_landmarks(faces: list[np.ndarray | None]) -> np.ndarray:
+    return np.array([ibug_from_mesh(f.astype(float)) if f is not None else np.full((68, 2), np.nan)
+                     for f in faces]).reshape(len(faces), 68, 2)
 
 
 def _descriptors(faces: list[Face | None]) -> np.ndarray:

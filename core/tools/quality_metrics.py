@@ -45,6 +45,21 @@ def expressions(landmarks: np.ndarray) -> np.ndarray:
     return np.stack([mouth_open, mouth_width, eye_open, brow], axis=-1) / size[..., None]
 
 
+# The iBUG points ``expressions`` reads, as mediapipe face-mesh landmarks: the eyes' corners and lids, the brows,
+# the mouth's corners and the inner lips. Only those; the rest stay NaN.
+_MESH_OF_IBUG = {36: 33, 37: 160, 38: 158, 39: 133, 40: 153, 41: 144, 42: 362, 43: 385, 44: 387, 45: 263, 46: 373,
+                 47: 380, 17: 70, 18: 63, 19: 105, 20: 66, 21: 107, 22: 336, 23: 296, 24: 334, 25: 293, 26: 300,
+                 48: 61, 54: 291, 60: 78, 61: 82, 62: 13, 63: 312, 64: 308, 65: 317, 66: 14, 67: 87}
+
+
+def ibug_from_mesh(mesh: np.ndarray) -> np.ndarray:
+    """(..., 478, 2+) face-mesh landmarks -> (..., 68, 2) with the points ``expressions`` reads, NaN elsewhere."""
+    out = np.full(mesh.shape[:-2] + (68, 2), np.nan)
+    ibug, points = zip(*_MESH_OF_IBUG.items())
+    out[..., list(ibug), :] = mesh[..., list(points), :2]
+    return out
+
+
 def procrustes_residual(shape: np.ndarray, reference: np.ndarray) -> float:
     """What is left of ``shape`` (N, 2) after the best similarity transform (shift, rotation, scale; no mirror)
     onto ``reference``: the RMS distance per point in RMS radii of the points about their centre. 0 for a shape
@@ -160,20 +175,34 @@ def _brief(summary: dict) -> dict:
     return {"median": summary["median"], "p90": summary["p90"]}
 
 
-def expression_scores(driver: np.ndarray, output: np.ndarray) -> dict:
+def expression_scores(driver: np.ndarray, output: np.ndarray, driver_mesh: np.ndarray | None = None) -> dict:
     """Per expression (mouth open, mouth width, eye openness, brow height; each in face sizes of its own face),
     Pearson's correlation between driver and output over the frames where both faces were found, and the gain
-    (regression slope of output on driver); ``overall``: the mean of the four correlations and of the gains."""
+    (regression slope of output on driver); ``overall``: the mean of the four correlations and of the gains.
+
+    With ``driver_mesh`` (the driver's face-mesh landmarks as ``ibug_from_mesh`` gives them, NaN where none),
+    also ``models_agree``: the correlation between the two face models' readings of the driver itself, on the
+    same frames. No engine driven by the one can follow the other better than that: on a small face whose
+    mouth barely moves it is low, and so is every engine's correlation there."""
     paired = _found(driver) & _found(output)
     drv, out = expressions(driver[paired]), expressions(output[paired])
+    agree = None
+    if driver_mesh is not None:
+        both = paired & ~np.isnan(driver_mesh[:, [36, 45]]).any(axis=(1, 2))
+        agree = (expressions(driver[both]), expressions(driver_mesh[both]))
     result = {}
     for k, name in enumerate(EXPRESSIONS):
         result[name] = {"correlation": _round(pearson(drv[:, k], out[:, k])),
                         "gain": _round(gain(drv[:, k], out[:, k]))}
+        if agree is not None:
+            result[name]["models_agree"] = _round(pearson(agree[0][:, k], agree[1][:, k]))
     correlations = [v["correlation"] for v in result.values() if v["correlation"] is not None]
     gains = [v["gain"] for v in result.values() if v["gain"] is not None]
     result["overall"] = {"correlation": _round(np.mean(correlations)) if correlations else None,
                          "gain": _round(np.mean(gains)) if gains else None}
+    if agree is not None:
+        agreements = [v["models_agree"] for v in result.values() if v.get("models_agree") is not None]
+        result["overall"]["models_agree"] = _round(np.mean(agreements)) if agreements else None
     result["frames"] = int(paired.sum())
     return result
 
@@ -238,12 +267,13 @@ def face_loss_scores(driver_found: np.ndarray, output_found: np.ndarray, rest_di
 def quality_report(avatar_descriptor: np.ndarray, rest_landmarks: np.ndarray, rest_descriptor: np.ndarray | None,
                    driver_landmarks: np.ndarray, driver_descriptors: np.ndarray, output_landmarks: np.ndarray,
                    output_descriptors: np.ndarray, rest_difference: np.ndarray, fps: float,
-                   neutral: int | None = None) -> dict:
+                   neutral: int | None = None, driver_mesh: np.ndarray | None = None) -> dict:
     """Every metric of the benchmark from the per-frame measurements (NaN rows where no face was found);
-    ``neutral``: the driving frame the animation's neutral pose was taken from (None: the first with a face)."""
+    ``neutral``: the driving frame the animation's neutral pose was taken from (None: the first with a face);
+    ``driver_mesh``: the engine's own face model's reading of the driver (``expression_scores``)."""
     return {"identity": identity_scores(avatar_descriptor, output_descriptors, driver_descriptors, rest_descriptor,
                                         neutral),
             "distortion": distortion_scores(output_landmarks, rest_landmarks, driver_landmarks, neutral=neutral),
-            "expression": expression_scores(driver_landmarks, output_landmarks),
+            "expression": expression_scores(driver_landmarks, output_landmarks, driver_mesh),
             "jitter": jitter_scores(output_landmarks, driver_landmarks),
             **face_loss_scores(_found(driver_landmarks), _found(output_landmarks), rest_difference, fps)}
