@@ -21,7 +21,8 @@ from core.engines.strength import MotionStrength
 from core.errors import UserError
 from core.face.avatar import NO_FACE_ADVICE_MESH
 from core.face.expression import ExpressionRig
-from core.face.landmarks import FaceLandmarker, inter_ocular
+from core.face.landmarks import (LEFT_EYE_CORNERS, LEFT_LOWER_LID, LEFT_UPPER_LID, RIGHT_EYE_CORNERS,
+                                  RIGHT_LOWER_LID, RIGHT_UPPER_LID, FaceLandmarker, inter_ocular)
 from core.face.pose import RIGID as _RIGID, similarity_3d
 from core.frames import DrivingFace
 
@@ -33,7 +34,11 @@ _INTERIOR_TINT = np.array([0.6, 0.35, 0.35], np.float32)  # a mouth's inside is 
 _OUTER_LIPS = np.array([61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146])
 _LIP_GAP = (13, 14)
 _IDENTITY_AFFINE = np.array([[1, 0], [0, 1], [0, 0]])  # [x y 1] @ it = (x, y)
-_MAP_SMOOTHING = 1.0  # grid pixels: anti-aliases fold edges, leaves affine (smooth) regions unchanged
+# Each eye's outline, corner to corner along the upper lid and back along the lower: outer, upper, inner, lower.
+_EYE_OUTLINES = tuple(np.concatenate([[outer], upper, [inner], lower[::-1]]) for (outer, inner), upper, lower in (
+    (RIGHT_EYE_CORNERS, RIGHT_UPPER_LID, RIGHT_LOWER_LID), (LEFT_EYE_CORNERS, LEFT_UPPER_LID, LEFT_LOWER_LID)))
+_MAP_SMOOTHING = 1.0
+_LASH_LINE_LIFT = 0.4  # of an eye's opening: how far above the mesh's upper lid a portrait draws its lash line  # grid pixels: anti-aliases fold edges, leaves affine (smooth) regions unchanged
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,8 @@ class MeshEngine:
         self._triangles = _triangulate(self._source, self.resolution)
         self._avatar_gap = self._lip_gap(self._points)
         self._lip_rgb = self._lip_colour()  # the interior is shaded from it: the avatar's own colours
+        self._lids = [_lid_colours(full, (self._points[outline, :2] + 0.5) * self._scale - 0.5)
+                      for outline in _EYE_OUTLINES]
 
     def calibrate(self, frame: DrivingFace) -> None:
         landmarks = self._landmarks(frame)
@@ -177,6 +184,7 @@ class MeshEngine:
         # Laplacian variance on a head tilt, cubic 37%, for about a millisecond more at a 531-pixel face.
         out = cv2.remap(self._avatar, self._backward_map(target, depth), None, cv2.INTER_CUBIC,
                         borderMode=cv2.BORDER_REPLICATE)
+        self._paint_lids(out, moved)
         if self.options.mouth_interior:
             self._paint_mouth(out, moved)
         return out
@@ -301,6 +309,51 @@ class MeshEngine:
         displacement = np.einsum("hwk,hwkc->hwc", self._pixels, offsets.astype(np.float32)[ids])
         return displacement, (np.abs(displacement).max(-1) >= 1e-3).astype(np.float32)
 
+    # Eyes.
+
+    def _paint_lids(self, out: np.ndarray, moved: np.ndarray) -> None:
+        """Over an eye closed more than 60 % (wholly from 95 %): its lid, in the skin colour around that eye, and the lashes
+        where the lids meet. Warped alone a shut eye was a dark slit: on a portrait the face mesh puts the upper
+        lid a pixel or two inside the lash line, and what lies between (lashes, the iris's top) came down with
+        the lid, where a real lid covers it."""
+        k = self._scale
+        for outline, (rest_opening, skin, lashes) in zip(_EYE_OUTLINES, self._lids):
+            points = (moved[outline, :2] + 0.5) * k - 0.5
+            width = float(np.linalg.norm(points[0] - points[8]))
+            if width < 2 or rest_opening <= 0:
+                continue
+            closure = 1 - _opening(points) / width / rest_opening
+            alpha = float(np.clip((closure - 0.6) / 0.35, 0, 1))
+            if alpha <= 0:
+                continue
+            alpha = alpha * alpha * (3 - 2 * alpha)
+            across = (points[8] - points[0]) / width
+            up = np.array([across[1], -across[0]])
+            up = up if up[1] < 0 else -up
+            # The lid covers what the eye showed at rest up to its lash line, which a portrait draws a little above
+            # the mesh's upper lid and which stays about where it was while the lid's edge comes down.
+            along = np.sin(np.linspace(0, np.pi, 9))[1:8]
+            lid = points.copy()
+            lid[1:8] += ((closure + _LASH_LINE_LIFT) * rest_opening * width) * along[:, None] * up
+            pad = int(np.ceil(rest_opening * width)) + 3  # room for the soft edge
+            low = np.clip(np.floor(lid.min(0)).astype(int) - pad, 0, out.shape[1::-1])
+            high = np.clip(np.ceil(lid.max(0)).astype(int) + pad, 0, out.shape[1::-1])
+            if (high - low).min() < 2:
+                continue
+            size = high - low
+            mask = cv2.GaussianBlur(_mask(lid - low, size), (0, 0), max(0.25 * rest_opening * width, 0.5))
+            lash = np.zeros((int(size[1]), int(size[0])), np.float32)
+            meeting = _smooth_curve(np.vstack([points[8:], points[:1]]))  # where the shut lids meet
+            cv2.polylines(lash, [np.round((meeting - low) * 16).astype(np.int32)], False, 1.0,
+                          max(1, int(round(0.15 * rest_opening * width))), cv2.LINE_AA, shift=4)
+            lash = cv2.GaussianBlur(lash, (3, 3), 0.6)
+            rows = np.linspace(0, 1, int(size[1]), dtype=np.float32)[:, None, None]
+            layer = skin * (1.0 - 0.12 * rows)  # a lid is lit from above and shaded towards the lashes
+            region = out[low[1]:high[1], low[0]:high[0]].astype(np.float32)
+            region = region * (1 - alpha * mask[..., None]) + layer * alpha * mask[..., None]
+            region = region * (1 - 0.9 * alpha * lash[..., None]) + lashes * 0.9 * alpha * lash[..., None]
+            out[low[1]:high[1], low[0]:high[0]] = np.clip(region, 0, 255).astype(np.uint8)
+
     # Mouth.
 
     def _lip_gap(self, points: np.ndarray) -> float:
@@ -390,6 +443,42 @@ class MeshEngine:
             frame.image, (self.resolution, self.resolution))
         faces = self._frame_landmarker.detect(image)
         return faces[0].astype(np.float64) if faces else None
+
+
+def _opening(outline: np.ndarray) -> float:
+    """An eye's mean opening in pixels: the area inside its outline (``_EYE_OUTLINES`` order) over its width."""
+    return float(cv2.contourArea(outline.astype(np.float32))) / max(float(np.linalg.norm(outline[8] - outline[0])), 1e-6)
+
+
+def _smooth_curve(points: np.ndarray, rounds: int = 2) -> np.ndarray:
+    """Chaikin's corner cutting of an open polyline: the same curve without its corners, ends kept."""
+    for _ in range(rounds):
+        a, b = points[:-1], points[1:]
+        cut = np.stack([0.75 * a + 0.25 * b, 0.25 * a + 0.75 * b], axis=1).reshape(-1, 2)
+        points = np.vstack([points[:1], cut, points[-1:]])
+    return points
+
+
+def _lid_colours(avatar: np.ndarray, outline: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """An eye at rest (its outline in ``avatar`` pixels): its opening over its width, the colour of the skin
+    around it (the median of the brighter half of a ring an opening wide: not brows, lashes, creases nor a
+    drawing's outlines) and of its lashes
+    (the darkest of its rim), float32 RGB."""
+    width = float(np.linalg.norm(outline[8] - outline[0]))
+    opening = _opening(outline)
+    side = np.array([avatar.shape[1], avatar.shape[0]])
+    eye = _mask(outline, side) > 0.5
+    grow = lambda r: cv2.dilate(eye.astype(np.uint8), cv2.getStructuringElement(  # noqa: E731
+        cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))).astype(bool)
+    near, ring = grow(max(1, round(0.4 * opening))), grow(max(2, round(1.5 * opening)))
+    pixels = avatar[ring & ~near].astype(np.float32)
+    rim = avatar[near & ~eye].astype(np.float32)
+    if len(pixels) < 4 or len(rim) < 4:
+        return 0.0, np.zeros(3, np.float32), np.zeros(3, np.float32)
+    light, dark = pixels.mean(1), rim.mean(1)
+    skin = np.median(pixels[light >= np.median(light)], axis=0)
+    lashes = rim[dark <= np.percentile(dark, 5)].mean(0)
+    return opening / max(width, 1e-6), skin, lashes
 
 
 def _rasterize(corners: np.ndarray, drawn: np.ndarray, size: int) -> np.ndarray:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.face.landmarks import eye_centres, inter_ocular
+from core.face.landmarks import (LEFT_LOWER_LID, LEFT_UPPER_LID, RIGHT_LOWER_LID, RIGHT_UPPER_LID, eye_centres,
+                                  inter_ocular)
 from core.face.pose import RIGID
 
 
@@ -58,16 +59,12 @@ _LOWER_LIP = np.array([146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87
 _RIGHT_CORNER, _LEFT_CORNER = np.array([61, 78, 62, 76]), np.array([291, 308, 292, 306])
 _CHIN = 152
 _EAR_LEVEL = (234, 454)  # the cheeks' sides at the ears: the jaw's hinge lies about here
-_RIGHT_UPPER_LID = np.array([246, 161, 160, 159, 158, 157, 173])
-_RIGHT_LOWER_LID = np.array([7, 163, 144, 145, 153, 154, 155])
-_LEFT_UPPER_LID = np.array([466, 388, 387, 386, 385, 384, 398])
-_LEFT_LOWER_LID = np.array([249, 390, 373, 374, 380, 381, 382])
 _RIGHT_IRIS, _LEFT_IRIS = np.arange(468, 473), np.arange(473, 478)
 _RIGHT_BROW = np.array([70, 63, 105, 66, 107, 46, 53, 52, 65, 55])
 _LEFT_BROW = np.array([300, 293, 334, 296, 336, 276, 283, 282, 295, 285])
 _OVAL = np.array([10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
                   152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109])
-_EYES = np.concatenate([_RIGHT_UPPER_LID, _RIGHT_LOWER_LID, _LEFT_UPPER_LID, _LEFT_LOWER_LID, _RIGHT_IRIS,
+_EYES = np.concatenate([RIGHT_UPPER_LID, RIGHT_LOWER_LID, LEFT_UPPER_LID, LEFT_LOWER_LID, _RIGHT_IRIS,
                         _LEFT_IRIS, [33, 133, 263, 362]])
 # Never moved by an expression's spread: the skull, the outline, and (for the mouth and brows) the eyes.
 _STILL = np.union1d(RIGID, _OVAL)
@@ -183,8 +180,8 @@ def _bases(q: np.ndarray, z: np.ndarray) -> np.ndarray:
         _set(bases, f"{side}_corner_out", q, members, np.column_stack([sign * pull, zero]), 0.25)
         _set(bases, f"{side}_corner_up", q, members, np.column_stack([zero, -pull]), 0.25)
 
-    for side, upper, lower, iris in (("right", _RIGHT_UPPER_LID, _RIGHT_LOWER_LID, _RIGHT_IRIS),
-                                     ("left", _LEFT_UPPER_LID, _LEFT_LOWER_LID, _LEFT_IRIS)):
+    for side, upper, lower, iris in (("right", RIGHT_UPPER_LID, RIGHT_LOWER_LID, _RIGHT_IRIS),
+                                     ("left", LEFT_UPPER_LID, LEFT_LOWER_LID, _LEFT_IRIS)):
         # Each lid closes the eye's own opening where it is, the upper lid most of it: they meet when shut.
         upper_y, lower_y = _lid_at(q, upper, q[:, 0]), _lid_at(q, lower, q[:, 0])
         opening = np.maximum(lower_y - upper_y, 0)

@@ -60,6 +60,11 @@ def _box_area(points: np.ndarray) -> float:
 LEFT_EYE_CORNERS = (263, 362)  # the subject's left eye: outer, inner
 RIGHT_EYE_CORNERS = (33, 133)
 NOSE_TIP = 1
+# Each eye's lids, corner to corner; "right" is the subject's right (the image's left, unmirrored).
+RIGHT_UPPER_LID = np.array([246, 161, 160, 159, 158, 157, 173])
+RIGHT_LOWER_LID = np.array([7, 163, 144, 145, 153, 154, 155])
+LEFT_UPPER_LID = np.array([466, 388, 387, 386, 385, 384, 398])
+LEFT_LOWER_LID = np.array([249, 390, 373, 374, 380, 381, 382])
 LEFT_CHEEK, RIGHT_CHEEK = 454, 234
 
 
