@@ -51,6 +51,9 @@ class MeshOptions:
     neck_follow: float = 0.25  # below the chin the rings follow the head this much: the body holds the neck
     # A nod is drawn up to about this many degrees, then eases off (see _eased_nod).
     nod_limit: float = 6.0
+    # The face's depth a turn is drawn with, of its own: a warp turns a face by stretching its picture, and with the
+    # whole depth the nose slid over the cheek and the far cheek's outline tore into steps at 30 degrees.
+    turn_depth: float = 0.5
     border_anchors: int = 8  # fixed points per image side
     mouth_interior: bool = True
     teeth_colour: tuple[int, int, int] = (236, 232, 222)  # drawn teeth, for an avatar whose mouth is closed
@@ -216,7 +219,8 @@ class MeshEngine:
         return self._posed(driving, self._points + self._avatar_rig.play(self.expressions(driving)))
 
     def _posed(self, driving: np.ndarray, points: np.ndarray) -> np.ndarray:
-        """``points`` (in the avatar's frame) turned and moved as the driver's head has since calibration."""
+        """``points`` (in the avatar's frame) turned and moved as the driver's head has since calibration, drawn
+        with ``turn_depth`` of the face's depth."""
         neutral, avatar = self._neutral, self._points
         s_p, r_p, _ = similarity_3d(neutral[_RIGID], driving[_RIGID])  # the driver's head pose change
         s_p, r_p, moved = self.motion.head_motion(s_p, r_p, driving[_RIGID].mean(0) - neutral[_RIGID].mean(0))
@@ -225,7 +229,7 @@ class MeshEngine:
         turn = r_a @ r_p @ r_a.T
         shift = s_a * r_a @ moved
         centre = self._rigid_centre
-        return centre + s_p * (turn @ (points - centre).T).T + shift
+        return centre + s_p * (turn @ ((points - centre) * [1, 1, self.options.turn_depth]).T).T + shift
 
     def _rings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Control points beyond the face: a head ring, an outer ring, and the fixed border; how much each follows
