@@ -21,8 +21,7 @@ from core.engines.strength import MotionStrength
 from core.errors import UserError
 from core.face.avatar import NO_FACE_ADVICE_MESH
 from core.face.expression import ExpressionRig
-from core.face.landmarks import (LEFT_EYE_CORNERS, LEFT_LOWER_LID, LEFT_UPPER_LID, RIGHT_EYE_CORNERS,
-                                  RIGHT_LOWER_LID, RIGHT_UPPER_LID, FaceLandmarker, inter_ocular)
+from core.face.landmarks import EYE_OUTLINES, FaceLandmarker, eye_opening, inter_ocular
 from core.face.pose import RIGID as _RIGID, similarity_3d
 from core.frames import DrivingFace
 
@@ -34,9 +33,6 @@ _INTERIOR_TINT = np.array([0.6, 0.35, 0.35], np.float32)  # a mouth's inside is 
 _OUTER_LIPS = np.array([61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146])
 _LIP_GAP = (13, 14)
 _IDENTITY_AFFINE = np.array([[1, 0], [0, 1], [0, 0]])  # [x y 1] @ it = (x, y)
-# Each eye's outline, corner to corner along the upper lid and back along the lower: outer, upper, inner, lower.
-_EYE_OUTLINES = tuple(np.concatenate([[outer], upper, [inner], lower[::-1]]) for (outer, inner), upper, lower in (
-    (RIGHT_EYE_CORNERS, RIGHT_UPPER_LID, RIGHT_LOWER_LID), (LEFT_EYE_CORNERS, LEFT_UPPER_LID, LEFT_LOWER_LID)))
 _MAP_SMOOTHING = 1.0
 _LASH_LINE_LIFT = 0.4  # of an eye's opening: how far above the mesh's upper lid a portrait draws its lash line  # grid pixels: anti-aliases fold edges, leaves affine (smooth) regions unchanged
 
@@ -147,7 +143,7 @@ class MeshEngine:
         self._avatar_gap = self._lip_gap(self._points)
         self._lip_rgb = self._lip_colour()  # the interior is shaded from it: the avatar's own colours
         self._lids = [_lid_colours(full, (self._points[outline, :2] + 0.5) * self._scale - 0.5)
-                      for outline in _EYE_OUTLINES]
+                      for outline in EYE_OUTLINES]
 
     def calibrate(self, frame: DrivingFace) -> None:
         landmarks = self._landmarks(frame)
@@ -321,12 +317,12 @@ class MeshEngine:
         lid a pixel or two inside the lash line, and what lies between (lashes, the iris's top) came down with
         the lid, where a real lid covers it."""
         k = self._scale
-        for outline, (rest_opening, skin, lashes) in zip(_EYE_OUTLINES, self._lids):
+        for outline, (rest_opening, skin, lashes) in zip(EYE_OUTLINES, self._lids):
             points = (moved[outline, :2] + 0.5) * k - 0.5
             width = float(np.linalg.norm(points[0] - points[8]))
             if width < 2 or rest_opening <= 0:
                 continue
-            closure = 1 - _opening(points) / width / rest_opening
+            closure = 1 - eye_opening(points) / rest_opening
             alpha = float(np.clip((closure - 0.6) / 0.35, 0, 1))
             if alpha <= 0:
                 continue
@@ -449,11 +445,6 @@ class MeshEngine:
         return faces[0].astype(np.float64) if faces else None
 
 
-def _opening(outline: np.ndarray) -> float:
-    """An eye's mean opening in pixels: the area inside its outline (``_EYE_OUTLINES`` order) over its width."""
-    return float(cv2.contourArea(outline.astype(np.float32))) / max(float(np.linalg.norm(outline[8] - outline[0])), 1e-6)
-
-
 def _smooth_curve(points: np.ndarray, rounds: int = 2) -> np.ndarray:
     """Chaikin's corner cutting of an open polyline: the same curve without its corners, ends kept."""
     for _ in range(rounds):
@@ -469,7 +460,7 @@ def _lid_colours(avatar: np.ndarray, outline: np.ndarray) -> tuple[float, np.nda
     drawing's outlines) and of its lashes
     (the darkest of its rim), float32 RGB."""
     width = float(np.linalg.norm(outline[8] - outline[0]))
-    opening = _opening(outline)
+    opening = eye_opening(outline) * width
     side = np.array([avatar.shape[1], avatar.shape[0]])
     eye = _mask(outline, side) > 0.5
     grow = lambda r: cv2.dilate(eye.astype(np.uint8), cv2.getStructuringElement(  # noqa: E731
@@ -482,7 +473,7 @@ def _lid_colours(avatar: np.ndarray, outline: np.ndarray) -> tuple[float, np.nda
     light, dark = pixels.mean(1), rim.mean(1)
     skin = np.median(pixels[light >= np.median(light)], axis=0)
     lashes = rim[dark <= np.percentile(dark, 5)].mean(0)
-    return opening / max(width, 1e-6), skin, lashes
+    return eye_opening(outline), skin, lashes
 
 
 def _rasterize(corners: np.ndarray, drawn: np.ndarray, size: int) -> np.ndarray:

@@ -40,14 +40,16 @@ EXPRESSIONS = (
     _Expression("right_corner_up", -0.12, 0.16, 0.018),
     _Expression("left_corner_out", -0.15, 0.2, 0.018),
     _Expression("left_corner_up", -0.12, 0.16, 0.018),
-    _Expression("right_blink", -0.3, 1.0, 0.09),
-    _Expression("left_blink", -0.3, 1.0, 0.09),
+    _Expression("right_blink", -0.3, 1.0, 0.15),
+    _Expression("left_blink", -0.3, 1.0, 0.15),
     _Expression("right_brow_inner", -0.12, 0.2, 0.015),
     _Expression("right_brow_outer", -0.12, 0.2, 0.015),
     _Expression("left_brow_inner", -0.12, 0.2, 0.015),
     _Expression("left_brow_outer", -0.12, 0.2, 0.015),
 )
 _INDEX = {e.name: i for i, e in enumerate(EXPRESSIONS)}
+_BLINKS = (_INDEX["right_blink"], _INDEX["left_blink"])
+_LIDS = ((RIGHT_UPPER_LID, RIGHT_LOWER_LID), (LEFT_UPPER_LID, LEFT_LOWER_LID))
 _OPENING = np.array([_INDEX[n] for n in ("jaw_open", "upper_lip_raise", "lower_lip_drop")])  # what parts the lips
 _LOW = np.array([e.low for e in EXPRESSIONS])
 _HIGH = np.array([e.high for e in EXPRESSIONS])
@@ -109,6 +111,8 @@ class ExpressionRig:
         a = self._bases[:, used].reshape(len(EXPRESSIONS), -1).T
         self._used = used
         self._solve = np.linalg.solve(a.T @ a + ridge * np.eye(a.shape[1]), a.T)
+        self._rest = q
+        self._eyes_open = [_lid_gap(q, upper, lower) for upper, lower in _LIDS]
         self._own_gap = max(float(q[14, 1] - q[13, 1]), 0.0)  # the lips' own parting at rest
         width = np.linalg.norm(q[61] - q[291])
         lift = (q[0, 1] + q[17, 1]) / 2 - (q[61, 1] + q[291, 1]) / 2
@@ -121,6 +125,11 @@ class ExpressionRig:
         rest, the head's pose already taken out), with noise read as zero and each clamped."""
         d = motion[:, :2] @ self.frame.rotation.T / self.frame.unit
         values = self._solve @ d[self._used].reshape(-1)
+        # A blink is read as what it is, how much of the gap between the lids is gone: fitted to the points around
+        # the eye too, a look down read as half a blink on one eye and as most of one on the other.
+        now = self._rest + d
+        for index, (upper, lower), rest in zip(_BLINKS, _LIDS, self._eyes_open):
+            values[index] = 1 - _lid_gap(now, upper, lower) / rest if rest > 0 else 0.0
         # Below the noise level nothing; above it, nearly the value itself (the non-negative garrote: continuous,
         # and unlike subtracting the noise level it does not weaken a whole expression).
         values = np.where(np.abs(values) > _NOISE, values - _NOISE ** 2 / np.where(values == 0, 1, values), 0.0)
@@ -201,6 +210,11 @@ def _bases(q: np.ndarray, z: np.ndarray) -> np.ndarray:
         _set(bases, f"{side}_brow_inner", q, brow, np.column_stack([zero, -inner]), 0.2, _EYES)
         _set(bases, f"{side}_brow_outer", q, brow, np.column_stack([zero, -(1 - inner)]), 0.2, _EYES)
     return bases
+
+
+def _lid_gap(q: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> float:
+    """The mean gap between an eye's lids, under each upper-lid point, in face units (0 or less: shut)."""
+    return float((_lid_at(q, lower, q[upper, 0]) - q[upper, 1]).mean())
 
 
 def _lid_at(q: np.ndarray, lid: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -59,13 +59,16 @@ def _box_area(points: np.ndarray) -> float:
 # Landmark indices of the mesh (mediapipe's canonical face model).
 LEFT_EYE_CORNERS = (263, 362)  # the subject's left eye: outer, inner
 RIGHT_EYE_CORNERS = (33, 133)
-NOSE_TIP = 1
 # Each eye's lids, corner to corner; "right" is the subject's right (the image's left, unmirrored).
 RIGHT_UPPER_LID = np.array([246, 161, 160, 159, 158, 157, 173])
 RIGHT_LOWER_LID = np.array([7, 163, 144, 145, 153, 154, 155])
 LEFT_UPPER_LID = np.array([466, 388, 387, 386, 385, 384, 398])
 LEFT_LOWER_LID = np.array([249, 390, 373, 374, 380, 381, 382])
+# Each eye's outline: outer corner, upper lid, inner corner, lower lid back (right eye, then left).
+EYE_OUTLINES = tuple(np.concatenate([[outer], upper, [inner], lower[::-1]]) for (outer, inner), upper, lower in (
+    (RIGHT_EYE_CORNERS, RIGHT_UPPER_LID, RIGHT_LOWER_LID), (LEFT_EYE_CORNERS, LEFT_UPPER_LID, LEFT_LOWER_LID)))
 LEFT_CHEEK, RIGHT_CHEEK = 454, 234
+NOSE_TIP = 1
 
 
 def eye_centres(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,3 +86,11 @@ def yaw_ratio(points: np.ndarray) -> float:
     left, right = points[LEFT_CHEEK, 0], points[RIGHT_CHEEK, 0]
     width = abs(left - right) or 1.0
     return float((points[NOSE_TIP, 0] - (left + right) / 2) / width)
+
+
+def eye_opening(outline: np.ndarray) -> float:
+    """An eye's mean opening over its width, from its outline's points ((16, 2+), ``EYE_OUTLINES`` order): the
+    area inside over the squared distance between the corners; about 0.25 for an eye open at rest, 0 shut."""
+    x, y = outline[:, 0].astype(np.float64), outline[:, 1].astype(np.float64)
+    area = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+    return float(area / max(np.sum((outline[8, :2] - outline[0, :2]) ** 2), 1e-12))
