@@ -33,8 +33,8 @@ _INTERIOR_TINT = np.array([0.6, 0.35, 0.35], np.float32)  # a mouth's inside is 
 _OUTER_LIPS = np.array([61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146])
 _LIP_GAP = (13, 14)
 _IDENTITY_AFFINE = np.array([[1, 0], [0, 1], [0, 0]])  # [x y 1] @ it = (x, y)
-_MAP_SMOOTHING = 1.0
-_LASH_LINE_LIFT = 0.4  # of an eye's opening: how far above the mesh's upper lid a portrait draws its lash line  # grid pixels: anti-aliases fold edges, leaves affine (smooth) regions unchanged
+_MAP_SMOOTHING = 1.0  # grid pixels: anti-aliases fold edges, leaves affine (smooth) regions unchanged
+_LASH_LINE_LIFT = 0.4  # of an eye's opening: how far above the mesh's upper lid a portrait draws its lash line
 
 
 @dataclass(frozen=True)
@@ -312,10 +312,10 @@ class MeshEngine:
     # Eyes.
 
     def _paint_lids(self, out: np.ndarray, moved: np.ndarray) -> None:
-        """Over an eye closed more than 60 % (wholly from 95 %): its lid, in the skin colour around that eye, and the lashes
-        where the lids meet. Warped alone a shut eye was a dark slit: on a portrait the face mesh puts the upper
-        lid a pixel or two inside the lash line, and what lies between (lashes, the iris's top) came down with
-        the lid, where a real lid covers it."""
+        """Over an eye closed more than 60 % (wholly from 95 %): its lid, in the skin colour around that eye, and
+        the lashes where the lids meet. Warped alone a shut eye was a dark slit: on a portrait the face mesh puts
+        the upper lid a pixel or two inside the lash line, and what lies between (lashes, the iris's top) came
+        down with the lid, where a real lid covers it."""
         k = self._scale
         for outline, (rest_opening, skin, lashes) in zip(EYE_OUTLINES, self._lids):
             points = (moved[outline, :2] + 0.5) * k - 0.5
@@ -457,10 +457,8 @@ def _smooth_curve(points: np.ndarray, rounds: int = 2) -> np.ndarray:
 def _lid_colours(avatar: np.ndarray, outline: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """An eye at rest (its outline in ``avatar`` pixels): its opening over its width, the colour of the skin
     around it (the median of the brighter half of a ring an opening wide: not brows, lashes, creases nor a
-    drawing's outlines) and of its lashes
-    (the darkest of its rim), float32 RGB."""
-    width = float(np.linalg.norm(outline[8] - outline[0]))
-    opening = eye_opening(outline) * width
+    drawing's outlines) and of its lashes (the darkest of its rim), float32 RGB."""
+    opening = eye_opening(outline) * float(np.linalg.norm(outline[8] - outline[0]))  # in pixels
     side = np.array([avatar.shape[1], avatar.shape[0]])
     eye = _mask(outline, side) > 0.5
     grow = lambda r: cv2.dilate(eye.astype(np.uint8), cv2.getStructuringElement(  # noqa: E731
