@@ -7,7 +7,7 @@ import pytest
 from conftest import moved
 from core.frames import DrivingFace
 from core.engines.mesh import MeshEngine, MeshOptions
-from core.face.pose import similarity_3d
+from core.face.pose import head_rotation, similarity_3d, turn_angles
 from core.errors import UserError
 from core.face.landmarks import FaceLandmarker, inter_ocular
 from expressions import close_eyes, eye_openness, mouth_gap, open_mouth
@@ -90,10 +90,8 @@ def test_eyes_close_when_the_driver_blinks(engine, detector, avatar_256):
 
 
 def _turned(points: np.ndarray, yaw: float = 0.0, pitch: float = 0.0) -> np.ndarray:
-    """``points`` turned about their centre by ``yaw`` and then ``pitch`` degrees."""
-    y, p = np.radians(yaw), np.radians(pitch)
-    turn = (np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]]) @
-            np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]]))
+    """``points`` turned about their centre by ``yaw`` and ``pitch`` degrees."""
+    turn = head_rotation(np.radians(yaw), np.radians(pitch), 0.0)
     centre = points.mean(0)
     return (points - centre) @ turn.T + centre
 
@@ -120,12 +118,8 @@ def test_a_nod_is_drawn_whole_when_small_and_eased_off_when_large(detector, avat
     engine.set_avatar(avatar_256)
     neutral = detector.detect(avatar_256)[0].astype(np.float64)
     engine.calibrate(DrivingFace(avatar_256, neutral.astype(np.float32)))
-    centre = neutral.mean(0)
-    nod = np.radians(degrees)
-    turn = np.array([[1, 0, 0], [0, np.cos(nod), -np.sin(nod)], [0, np.sin(nod), np.cos(nod)]])
-    moved_points = engine.moved_points((neutral - centre) @ turn.T + centre)
-    _, rotation, _ = similarity_3d(neutral, moved_points)
-    drawn = np.degrees(np.arctan2(rotation[2, 1], rotation[2, 2]))
+    _, rotation, _ = similarity_3d(neutral, engine.moved_points(_turned(neutral, pitch=degrees)))
+    drawn = np.degrees(turn_angles(rotation)[1])
     limit = engine.options.nod_limit
     assert drawn == pytest.approx(degrees if degrees < limit / 2 else limit * np.tanh(degrees / limit), abs=0.6)
     assert 0 < drawn <= limit  # a warp draws a large nod as a squash: it eases off, still a nod
@@ -139,10 +133,7 @@ def test_frame_without_a_face_repeats_the_last_output(engine, detector, avatar_2
 
 def test_profile_view_does_not_tear(engine, detector, avatar_256):
     neutral = detector.detect(avatar_256)[0].astype(np.float64)
-    centre = neutral.mean(0)
-    yaw = np.radians(70)
-    turn = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
-    profile = (neutral - centre) @ turn.T + centre
+    profile = _turned(neutral, yaw=70)
     out = engine.animate(DrivingFace(avatar_256, profile.astype(np.float32)))
     assert out.shape == avatar_256.shape and np.isfinite(out).all()
     assert np.array_equal(out[:, 0], avatar_256[:, 0])  # the background held

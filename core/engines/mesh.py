@@ -22,7 +22,7 @@ from core.errors import UserError
 from core.face.avatar import NO_FACE_ADVICE_MESH
 from core.face.expression import ExpressionRig
 from core.face.landmarks import EYE_OUTLINES, FaceLandmarker, eye_opening, inter_ocular
-from core.face.pose import RIGID as _RIGID, similarity_3d
+from core.face.pose import RIGID as _RIGID, head_rotation, similarity_3d, turn_angles
 from core.frames import DrivingFace
 
 _FACE_OVAL = np.array([10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
@@ -72,21 +72,9 @@ def _eased_nod(rotation: np.ndarray, limit: float) -> np.ndarray:
     A warp can only stretch the picture it has: a head nodded 15 degrees is drawn squashed from above, with no
     forehead coming forward and no chin going under, and a face model read that squash as another person
     (identity distance 0.27-0.33 on such frames, 0.09-0.15 within 5 degrees, on real footage)."""
-    yaw = np.arcsin(np.clip(-rotation[2, 0], -1, 1))
-    pitch = np.arctan2(rotation[2, 1], rotation[2, 2])
-    roll = np.arctan2(rotation[1, 0], rotation[0, 0])
+    yaw, pitch, roll = turn_angles(rotation)
     limit = np.radians(limit)
-    eased = limit * np.tanh(pitch / limit)
-    return _rotation(yaw, eased, roll)
-
-
-def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """R = Rz(roll) Ry(yaw) Rx(pitch), the convention of ``core.face.pose.pose_change``."""
-    cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
-    rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
-    return rz @ ry @ rx
+    return head_rotation(yaw, limit * np.tanh(pitch / limit), roll)
 
 
 def _affine_2d(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -458,7 +446,8 @@ def _lid_colours(avatar: np.ndarray, outline: np.ndarray) -> tuple[float, np.nda
     """An eye at rest (its outline in ``avatar`` pixels): its opening over its width, the colour of the skin
     around it (the median of the brighter half of a ring an opening wide: not brows, lashes, creases nor a
     drawing's outlines) and of its lashes (the darkest of its rim), float32 RGB."""
-    opening = eye_opening(outline) * float(np.linalg.norm(outline[8] - outline[0]))  # in pixels
+    ratio = eye_opening(outline)
+    opening = ratio * float(np.linalg.norm(outline[8] - outline[0]))  # in pixels
     side = np.array([avatar.shape[1], avatar.shape[0]])
     eye = _mask(outline, side) > 0.5
     grow = lambda r: cv2.dilate(eye.astype(np.uint8), cv2.getStructuringElement(  # noqa: E731
@@ -471,7 +460,7 @@ def _lid_colours(avatar: np.ndarray, outline: np.ndarray) -> tuple[float, np.nda
     light, dark = pixels.mean(1), rim.mean(1)
     skin = np.median(pixels[light >= np.median(light)], axis=0)
     lashes = rim[dark <= np.percentile(dark, 5)].mean(0)
-    return eye_opening(outline), skin, lashes
+    return ratio, skin, lashes
 
 
 def _rasterize(corners: np.ndarray, drawn: np.ndarray, size: int) -> np.ndarray:

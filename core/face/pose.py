@@ -33,6 +33,21 @@ def similarity_3d(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, 
     return scale, rotation, mu_d - scale * rotation @ mu_s
 
 
+def turn_angles(rotation: np.ndarray) -> tuple[float, float, float]:
+    """A head's (yaw, pitch, roll) in radians, of ``rotation`` = Rz(roll) Ry(yaw) Rx(pitch) in image axes."""
+    return (float(np.arcsin(np.clip(-rotation[2, 0], -1, 1))), float(np.arctan2(rotation[2, 1], rotation[2, 2])),
+            float(np.arctan2(rotation[1, 0], rotation[0, 0])))
+
+
+def head_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """Rz(roll) Ry(yaw) Rx(pitch), angles in radians: what ``turn_angles`` reads back."""
+    cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
+    rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    return rz @ ry @ rx
+
+
 @dataclass(frozen=True)
 class PoseChange:
     """How a face moved from a reference: its turn in degrees, and how far its skull is from a rigid copy of
@@ -50,7 +65,5 @@ def pose_change(reference: np.ndarray, points: np.ndarray) -> PoseChange:
     src, dst = reference[SKULL].astype(np.float64), points[SKULL].astype(np.float64)
     s, r, t = similarity_3d(src, dst)
     residual = np.linalg.norm((s * src @ r.T + t - dst)[:, :2], axis=1).mean() / inter_ocular(points)
-    yaw = np.degrees(np.arcsin(np.clip(-r[2, 0], -1, 1)))
-    pitch = np.degrees(np.arctan2(r[2, 1], r[2, 2]))
-    roll = np.degrees(np.arctan2(r[1, 0], r[0, 0]))
+    yaw, pitch, roll = np.degrees(turn_angles(r))
     return PoseChange(float(yaw), float(pitch), float(roll), float(residual))
