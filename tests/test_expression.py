@@ -6,7 +6,7 @@ import pytest
 from core.engines.mesh import MeshEngine
 from core.face.expression import EXPRESSIONS, ExpressionRig
 from core.face.landmarks import inter_ocular
-from core.face.pose import RIGID, similarity_3d
+from core.face.pose import RIGID, head_rotation, similarity_3d
 from core.frames import DrivingFace
 from expressions import close_eyes, open_mouth
 
@@ -32,7 +32,7 @@ def test_each_expression_played_on_a_face_reads_back_as_itself_alone(face):
         values = np.zeros(len(EXPRESSIONS))
         values[[NAMES.index(n) for n in names]] = amount
         read = rig.read(rig.play(values))
-        if amount > 0 and names[0] in ("jaw_open", "lower_lip_drop"):  # her lips are parted: see the test below
+        if amount > 0 and names[0] == "lower_lip_drop":  # her lips are parted: see the test below
             amount = np.hypot(OWN_GAP, amount) - OWN_GAP
         assert read[[NAMES.index(n) for n in names]] == pytest.approx(amount, abs=0.03), names
         others = np.delete(read, [NAMES.index(n) for n in names])
@@ -124,7 +124,7 @@ def test_a_smile_on_a_smiling_avatar_does_not_double(face):
     assert widening(smiling, face) < 0.5 * widening(relaxed, relaxed_face)
 
 
-def test_lips_parted_at_rest_are_part_of_any_opening(face):
+def test_lips_parted_at_rest_are_part_of_any_parting_but_the_jaw_still_opens(face):
     rig = ExpressionRig(face)
 
     def gap(values):
@@ -133,13 +133,32 @@ def test_lips_parted_at_rest_are_part_of_any_opening(face):
 
     rest = gap(np.zeros(len(EXPRESSIONS)))
     assert rest == pytest.approx(OWN_GAP, abs=0.02)
-    for amount in (0.05, 0.3, 0.6):  # the driver's lips part this much from closed: hers part to about as much
+    for amount in (0.05, 0.2):  # the driver's lips part this much from closed: hers part to about as much
+        values = np.zeros(len(EXPRESSIONS))
+        values[NAMES.index("lower_lip_drop")] = amount
+        assert max(rest, amount) <= gap(values) + 0.02 and gap(values) < rest + amount - 0.02
+    for amount in (0.05, 0.3, 0.6):  # a dropped jaw takes the teeth with it: her mouth opens by all of it
         values = np.zeros(len(EXPRESSIONS))
         values[NAMES.index("jaw_open")] = amount
-        assert max(rest, amount) <= gap(values) + 0.02 and gap(values) < rest + amount - 0.02
+        assert gap(values) > rest + 0.85 * amount
 
 
 def test_expressions_are_clamped_to_what_a_face_can_do(face):
     rig = ExpressionRig(face)
     read = rig.read(open_mouth(face, 3.0) - face)  # a jaw dropped three eye distances
     assert _value(read, "jaw_open") == EXPRESSIONS[NAMES.index("jaw_open")].high
+
+
+def test_a_turned_head_is_no_lopsided_smile(face, avatar_256):
+    engine = MeshEngine()
+    engine.set_avatar(avatar_256)
+    engine.calibrate(DrivingFace(np.zeros((256, 256, 3), np.uint8), face.astype(np.float32)))
+    # A real head turned 20 degrees, as mediapipe reports it: on real clips its depth is three quarters of what the
+    # mesh's z says (at that fraction a turn's corners stopped reading as a lopsided smile).
+    depth = np.array([1.0, 1.0, 0.75])
+    centre = face[RIGID].mean(0)
+    for yaw in (-20, 20):
+        turned = (((face - centre) * depth) @ head_rotation(np.radians(yaw), 0, 0).T) / depth + centre
+        values = engine.expressions(turned)
+        # Fitted with the depth as the mesh gives it, this turn read as the jaw closing and one corner going out.
+        assert np.abs(values).max() < 0.01, dict(zip(NAMES, values.round(3)))

@@ -22,7 +22,7 @@ from core.errors import UserError
 from core.face.avatar import NO_FACE_ADVICE_MESH
 from core.face.expression import ExpressionRig
 from core.face.landmarks import EYE_OUTLINES, FaceLandmarker, eye_opening, inter_ocular
-from core.face.pose import RIGID as _RIGID, head_rotation, similarity_3d, turn_angles
+from core.face.pose import RIGID as _RIGID, head_rotation, into_pose, similarity_3d, turn_angles
 from core.frames import DrivingFace
 
 _FACE_OVAL = np.array([10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
@@ -193,10 +193,7 @@ class MeshEngine:
     def expressions(self, driving: np.ndarray) -> np.ndarray:
         """The driver's expressions since calibration (``core.face.expression.EXPRESSIONS``), times the
         expression strength."""
-        neutral = self._neutral
-        s_p, r_p, t_p = similarity_3d(neutral[_RIGID], driving[_RIGID])
-        relative = (r_p.T @ (driving - t_p).T).T / s_p - neutral  # in the neutral's frame
-        return self.motion.expressions * self._driver_rig.read(relative)
+        return self.motion.expressions * self._driver_rig.read(into_pose(self._neutral, driving) - self._neutral)
 
     def moved_points(self, driving: np.ndarray) -> np.ndarray:
         """The avatar's landmarks moved as the driver moved since calibration: (478, 3) avatar pixels."""

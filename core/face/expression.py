@@ -33,9 +33,9 @@ class _Expression:
 # Units: the jaw, lips, corners and brows in inter-ocular distances (the distance between the eye centres),
 # the eyelids in fractions of the eye's own opening (1: shut). Positive: open, raise, outwards, shut.
 EXPRESSIONS = (
-    _Expression("jaw_open", -0.05, 0.7, 0.02),
-    _Expression("upper_lip_raise", -0.06, 0.15, 0.012),
-    _Expression("lower_lip_drop", -0.06, 0.25, 0.012),
+    _Expression("jaw_open", -0.05, 0.7, 0.012),
+    _Expression("upper_lip_raise", -0.06, 0.15, 0.015),
+    _Expression("lower_lip_drop", -0.06, 0.25, 0.015),
     _Expression("right_corner_out", -0.15, 0.2, 0.018),
     _Expression("right_corner_up", -0.12, 0.16, 0.018),
     _Expression("left_corner_out", -0.15, 0.2, 0.018),
@@ -50,7 +50,7 @@ EXPRESSIONS = (
 _INDEX = {e.name: i for i, e in enumerate(EXPRESSIONS)}
 _BLINKS = (_INDEX["right_blink"], _INDEX["left_blink"])
 _LIDS = ((RIGHT_UPPER_LID, RIGHT_LOWER_LID), (LEFT_UPPER_LID, LEFT_LOWER_LID))
-_OPENING = np.array([_INDEX[n] for n in ("jaw_open", "upper_lip_raise", "lower_lip_drop")])  # what parts the lips
+_PARTING = np.array([_INDEX[n] for n in ("upper_lip_raise", "lower_lip_drop")])  # what parts the lips off the teeth
 _LOW = np.array([e.low for e in EXPRESSIONS])
 _HIGH = np.array([e.high for e in EXPRESSIONS])
 _NOISE = np.array([e.noise for e in EXPRESSIONS])
@@ -76,6 +76,11 @@ _STILL = np.union1d(RIGID, _OVAL)
 _NEUTRAL_WIDTH, _FULL_SMILE_WIDTH = 0.84, 1.12
 _NEUTRAL_LIFT, _FULL_SMILE_LIFT = 0.04, 0.2
 _UPPER_LID_SHARE = 0.85  # of a blink's travel; the lower lid rises the rest of the way
+# The face mesh's ring just above each upper lid: a portrait's lash line lies between it and the mesh's lid, and
+# it comes down with the lid this much (held still, the lashes stayed up and a half-closed eye looked open).
+_RIGHT_LID_SKIN = np.array([247, 30, 29, 27, 28, 56, 190])
+_LEFT_LID_SKIN = np.array([467, 260, 259, 257, 258, 286, 414])
+_LID_SKIN_FOLLOW = 0.8
 
 
 @dataclass(frozen=True)
@@ -144,12 +149,13 @@ class ExpressionRig:
             out, up = _INDEX[f"{side}_corner_out"], _INDEX[f"{side}_corner_up"]
             values[out] *= width_room if values[out] > 0 else 1.0
             values[up] *= lift_room if values[up] > 0 else 1.0
-        opening = values[_OPENING].clip(0).sum()
-        if opening > 0 and self._own_gap > 0:
-            # Lips already parted are part of any opening: the mouth opens to the larger of the two, smoothly
-            # (an avatar showing its teeth is not given the driver's whole opening on top of its own).
-            values[_OPENING] = np.where(values[_OPENING] > 0, values[_OPENING] * (
-                np.hypot(self._own_gap, opening) - self._own_gap) / opening, values[_OPENING])
+        parting = values[_PARTING].clip(0).sum()
+        if parting > 0 and self._own_gap > 0:
+            # Lips already parted are part of any parting of the lips: they part to the larger of the two, smoothly
+            # (an avatar showing its teeth is not given the driver's whole smile on top of its own). The jaw is
+            # another matter: it drops the teeth too, and opens a parted mouth as much as a closed one.
+            values[_PARTING] = np.where(values[_PARTING] > 0, values[_PARTING] * (
+                np.hypot(self._own_gap, parting) - self._own_gap) / parting, values[_PARTING])
         d = np.tensordot(values, self._bases, axes=1)
         return np.column_stack([self.frame.displacement_to_image(d), np.zeros(len(d))])
 
@@ -178,8 +184,12 @@ def _bases(q: np.ndarray, z: np.ndarray) -> np.ndarray:
     bases[_INDEX["jaw_open"], :, 1] = jaw
 
     lip_shape = 1 - along ** 2
-    _set(bases, "upper_lip_raise", q, _UPPER_LIP, np.column_stack([0 * lip_shape, -lip_shape])[_UPPER_LIP], 0.1)
-    _set(bases, "lower_lip_drop", q, _LOWER_LIP, np.column_stack([0 * lip_shape, lip_shape])[_LOWER_LIP], 0.1)
+    # Each lip moves alone: closed, the other lip lies within the spread's reach, and dragged along it made a
+    # parting read as half of what it was (the upper lip went down with the lower).
+    _set(bases, "upper_lip_raise", q, _UPPER_LIP, np.column_stack([0 * lip_shape, -lip_shape])[_UPPER_LIP], 0.1,
+         _LOWER_LIP)
+    _set(bases, "lower_lip_drop", q, _LOWER_LIP, np.column_stack([0 * lip_shape, lip_shape])[_LOWER_LIP], 0.1,
+         _UPPER_LIP)
 
     for side, sign, corner in (("right", -1.0, _RIGHT_CORNER), ("left", 1.0, _LEFT_CORNER)):
         members = np.union1d(lips, corner)
@@ -189,17 +199,18 @@ def _bases(q: np.ndarray, z: np.ndarray) -> np.ndarray:
         _set(bases, f"{side}_corner_out", q, members, np.column_stack([sign * pull, zero]), 0.25)
         _set(bases, f"{side}_corner_up", q, members, np.column_stack([zero, -pull]), 0.25)
 
-    for side, upper, lower, iris in (("right", RIGHT_UPPER_LID, RIGHT_LOWER_LID, _RIGHT_IRIS),
-                                     ("left", LEFT_UPPER_LID, LEFT_LOWER_LID, _LEFT_IRIS)):
+    for side, upper, lower, iris, skin in (("right", RIGHT_UPPER_LID, RIGHT_LOWER_LID, _RIGHT_IRIS, _RIGHT_LID_SKIN),
+                                           ("left", LEFT_UPPER_LID, LEFT_LOWER_LID, _LEFT_IRIS, _LEFT_LID_SKIN)):
         # Each lid closes the eye's own opening where it is, the upper lid most of it: they meet when shut.
         upper_y, lower_y = _lid_at(q, upper, q[:, 0]), _lid_at(q, lower, q[:, 0])
         opening = np.maximum(lower_y - upper_y, 0)
         # What lies between the lids (the iris) goes with the lid it is nearest, so that the closing lid covers
         # it: carried halfway, the iris's top rose above the shut lid, and that fold drew the iris over the lid.
         between = np.clip((q[iris, 1] - upper_y[iris]) / np.maximum(opening[iris], 1e-6), 0, 1)
-        members = np.concatenate([upper, lower, iris])
+        members = np.concatenate([upper, lower, iris, skin])
         shift = np.concatenate([_UPPER_LID_SHARE * opening[upper], (_UPPER_LID_SHARE - 1) * opening[lower],
-                                (_UPPER_LID_SHARE - between) * opening[iris]])
+                                (_UPPER_LID_SHARE - between) * opening[iris],
+                                _LID_SKIN_FOLLOW * _UPPER_LID_SHARE * opening[skin]])
         _set(bases, f"{side}_blink", q, members, np.column_stack([np.zeros_like(shift), shift]), 0.05)
 
     for side, brow in (("right", _RIGHT_BROW), ("left", _LEFT_BROW)):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.face.landmarks import NOSE_TIP, eye_centres, inter_ocular, yaw_ratio
-from core.face.pose import RIGID, similarity_3d
+from core.face.pose import into_pose
 
 # What one unit of distance is, for each way a face can be away from neutral.
 _YAW = 0.08  # yaw ratio (nose off the cheeks' middle, of the face's width): live calibration's frontal limit
@@ -45,8 +45,7 @@ def composed_neutral(eyes: np.ndarray, mouth: np.ndarray) -> np.ndarray:
     """One person's neutral face from two of their frames: the upper face of ``eyes`` and the mouth and jaw of
     ``mouth``, turned into ``eyes``'s head pose, blended between the nose's tip and the mouth's corners."""
     eyes, mouth = eyes.astype(np.float64), mouth.astype(np.float64)
-    s, r, t = similarity_3d(mouth[RIGID], eyes[RIGID])
-    mouth = s * mouth @ r.T + t
+    mouth = into_pose(eyes, mouth)
     right, left = eye_centres(eyes)
     across = (left - right) / np.linalg.norm(left - right)
     down = np.array([-across[1], across[0]])
