@@ -131,6 +131,8 @@ def test_a_real_unresolved_library_of_the_plugin_is_found(tmp_path, monkeypatch)
     plugin = display._xcb_plugin()
     if plugin is None:
         pytest.fail("PySide6's xcb plugin is missing from this install")
+    # What this machine itself lacks (CI has no X11 libraries) stays missing beside the renamed link.
+    already = [name for name in display.missing_xcb_libraries() if name != "libxcb-cursor.so.0"]
     data = plugin.read_bytes()
     assert b"libxcb-cursor.so.0\0" in data
     (tmp_path / "Qt" / "plugins" / "platforms").mkdir(parents=True)
@@ -138,7 +140,7 @@ def test_a_real_unresolved_library_of_the_plugin_is_found(tmp_path, monkeypatch)
     broken = tmp_path / "Qt" / "plugins" / "platforms" / "libqxcb.so"
     broken.write_bytes(data.replace(b"libxcb-cursor.so.0\0", b"libxcb-cursorX.so0\0"))
     monkeypatch.setattr(display, "_xcb_plugin", lambda: broken)
-    assert display.missing_xcb_libraries() == ["libxcb-cursorX.so0"]
+    assert sorted(display.missing_xcb_libraries()) == sorted(["libxcb-cursorX.so0", *already])
     problem = display.display_problem({"DISPLAY": ":0"}, "linux")
     assert "libxcb-cursorX.so0" in problem.reason and "apt install" in problem.advice
     assert display.display_problem({"DISPLAY": ":0", "QT_QPA_PLATFORM": "offscreen"}, "linux") is None
@@ -154,6 +156,7 @@ def test_doctor_checks_the_display(monkeypatch, capsys):
     assert checks["display"]["status"] == "warning" and "no display" in checks["display"]["detail"]
     assert code == (1 if any(c["status"] == "failed" for c in checks.values()) else 0)  # a warning is no failure
     monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr("core.tools.display.missing_xcb_libraries", lambda: [])  # whatever this machine lacks
     main(["doctor", "--json"])
     checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
     assert checks["display"]["status"] == "ok"
