@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from core.face.pose import RIGID, head_rotation
+
 RIGHT_UPPER_LID = [246, 161, 160, 159, 158, 157, 173]
 RIGHT_LOWER_LID = [7, 163, 144, 145, 153, 154, 155]
 LEFT_UPPER_LID = [466, 388, 387, 386, 385, 384, 398]
@@ -46,3 +48,11 @@ def eye_openness(points: np.ndarray) -> float:
 def mouth_gap(points: np.ndarray) -> float:
     iod = np.linalg.norm(points[33, :2] - points[263, :2])
     return float(np.linalg.norm(points[13, :2] - points[14, :2]) / iod)
+
+
+def turned(points: np.ndarray, yaw: float = 0.0, pitch: float = 0.0) -> np.ndarray:
+    """``points`` as mediapipe reports the head turned by ``yaw`` and ``pitch`` degrees: on real clips the mesh's
+    depth is a third more than the face's (at three quarters of it, a turn's corners stopped reading as a smile)."""
+    depth = np.array([1.0, 1.0, 0.75])
+    centre = points[RIGID].mean(0)
+    return (((points - centre) * depth) @ head_rotation(np.radians(yaw), np.radians(pitch), 0.0).T) / depth + centre

@@ -6,9 +6,9 @@ import pytest
 from core.engines.mesh import MeshEngine
 from core.face.expression import EXPRESSIONS, ExpressionRig
 from core.face.landmarks import inter_ocular
-from core.face.pose import RIGID, head_rotation, similarity_3d
+from core.face.pose import RIGID, similarity_3d
 from core.frames import DrivingFace
-from expressions import close_eyes, open_mouth
+from expressions import close_eyes, open_mouth, turned
 
 NAMES = [e.name for e in EXPRESSIONS]
 OWN_GAP = 0.16  # the astronaut's lips are parted at rest (she smiles with her teeth), in eye distances
@@ -153,12 +153,7 @@ def test_a_turned_head_is_no_lopsided_smile(face, avatar_256):
     engine = MeshEngine()
     engine.set_avatar(avatar_256)
     engine.calibrate(DrivingFace(np.zeros((256, 256, 3), np.uint8), face.astype(np.float32)))
-    # A real head turned 20 degrees, as mediapipe reports it: on real clips its depth is three quarters of what the
-    # mesh's z says (at that fraction a turn's corners stopped reading as a lopsided smile).
-    depth = np.array([1.0, 1.0, 0.75])
-    centre = face[RIGID].mean(0)
     for yaw in (-20, 20):
-        turned = (((face - centre) * depth) @ head_rotation(np.radians(yaw), 0, 0).T) / depth + centre
-        values = engine.expressions(turned)
+        values = engine.expressions(turned(face, yaw))
         # Fitted with the depth as the mesh gives it, this turn read as the jaw closing and one corner going out.
         assert np.abs(values).max() < 0.01, dict(zip(NAMES, values.round(3)))

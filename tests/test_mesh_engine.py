@@ -7,10 +7,10 @@ import pytest
 from conftest import moved
 from core.frames import DrivingFace
 from core.engines.mesh import MeshEngine, MeshOptions
-from core.face.pose import head_rotation, similarity_3d, turn_angles
+from core.face.pose import similarity_3d, turn_angles
 from core.errors import UserError
 from core.face.landmarks import FaceLandmarker, inter_ocular
-from expressions import close_eyes, eye_openness, mouth_gap, open_mouth
+from expressions import close_eyes, eye_openness, mouth_gap, open_mouth, turned
 
 
 @pytest.fixture(scope="module")
@@ -89,17 +89,10 @@ def test_eyes_close_when_the_driver_blinks(engine, detector, avatar_256):
     assert eye_openness(detector.detect(out)[0]) < 0.5 * eye_openness(neutral)
 
 
-def _turned(points: np.ndarray, yaw: float = 0.0, pitch: float = 0.0) -> np.ndarray:
-    """``points`` turned about their centre by ``yaw`` and ``pitch`` degrees."""
-    turn = head_rotation(np.radians(yaw), np.radians(pitch), 0.0)
-    centre = points.mean(0)
-    return (points - centre) @ turn.T + centre
-
-
 @pytest.mark.parametrize("yaw", [-30, 30])
 def test_a_turned_head_keeps_its_face_unfolded(engine, detector, avatar_256, yaw):
     neutral = detector.detect(avatar_256)[0].astype(np.float64)
-    engine.animate(DrivingFace(avatar_256, _turned(neutral, yaw).astype(np.float32)))
+    engine.animate(DrivingFace(avatar_256, turned(neutral, yaw).astype(np.float32)))
     _, target, _ = engine._last_motion
 
     def area(points):
@@ -118,7 +111,7 @@ def test_a_nod_is_drawn_whole_when_small_and_eased_off_when_large(detector, avat
     engine.set_avatar(avatar_256)
     neutral = detector.detect(avatar_256)[0].astype(np.float64)
     engine.calibrate(DrivingFace(avatar_256, neutral.astype(np.float32)))
-    _, rotation, _ = similarity_3d(neutral, engine.moved_points(_turned(neutral, pitch=degrees)))
+    _, rotation, _ = similarity_3d(neutral, engine.moved_points(turned(neutral, pitch=degrees)))
     drawn = np.degrees(turn_angles(rotation)[1])
     limit = engine.options.nod_limit
     assert drawn == pytest.approx(degrees if degrees < limit / 2 else limit * np.tanh(degrees / limit), abs=0.6)
@@ -133,7 +126,7 @@ def test_frame_without_a_face_repeats_the_last_output(engine, detector, avatar_2
 
 def test_profile_view_does_not_tear(engine, detector, avatar_256):
     neutral = detector.detect(avatar_256)[0].astype(np.float64)
-    profile = _turned(neutral, yaw=70)
+    profile = turned(neutral, yaw=70)
     out = engine.animate(DrivingFace(avatar_256, profile.astype(np.float32)))
     assert out.shape == avatar_256.shape and np.isfinite(out).all()
     assert np.array_equal(out[:, 0], avatar_256[:, 0])  # the background held

@@ -22,7 +22,7 @@ from core.errors import UserError
 from core.face.avatar import NO_FACE_ADVICE_MESH
 from core.face.expression import ExpressionRig
 from core.face.landmarks import EYE_OUTLINES, FaceLandmarker, eye_opening, inter_ocular
-from core.face.pose import RIGID as _RIGID, head_rotation, into_pose, similarity_3d, turn_angles
+from core.face.pose import RIGID as _RIGID, head_pose, head_rotation, into_pose, turn_angles
 from core.frames import DrivingFace
 
 _FACE_OVAL = np.array([10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
@@ -203,10 +203,10 @@ class MeshEngine:
         """``points`` (in the avatar's frame) turned and moved as the driver's head has since calibration, drawn
         with ``turn_depth`` of the face's depth."""
         neutral, avatar = self._neutral, self._points
-        s_p, r_p, _ = similarity_3d(neutral[_RIGID], driving[_RIGID])  # the driver's head pose change
+        s_p, r_p, _ = head_pose(neutral, driving)  # the driver's head pose change
         s_p, r_p, moved = self.motion.head_motion(s_p, r_p, driving[_RIGID].mean(0) - neutral[_RIGID].mean(0))
         r_p = _eased_nod(r_p, self.options.nod_limit)
-        s_a, r_a, _ = similarity_3d(neutral[_RIGID], avatar[_RIGID])  # driver -> avatar frame and scale
+        s_a, r_a, _ = head_pose(neutral, avatar)  # driver -> avatar frame and scale
         turn = r_a @ r_p @ r_a.T
         shift = s_a * r_a @ moved
         centre = self._rigid_centre

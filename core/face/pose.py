@@ -38,13 +38,21 @@ def similarity_3d(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, 
     return scale, rotation, mu_d - scale * rotation @ mu_s
 
 
+_DEPTH = np.array([1.0, 1.0, MESH_DEPTH])
+
+
+def head_pose(reference: np.ndarray, points: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The head's motion (s, R, t) from ``reference`` to ``points`` ((N, 3) landmarks), fitted on RIGID with the
+    mesh's depth at MESH_DEPTH of its x and y: R is the turn a real head made (at full depth, a nod read as 0.85
+    of itself and a turn as 1.08)."""
+    return similarity_3d(reference[RIGID].astype(np.float64) * _DEPTH, points[RIGID].astype(np.float64) * _DEPTH)
+
+
 def into_pose(reference: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """``points`` ((N, 3) landmarks) moved rigidly into ``reference``'s head pose, fitted on RIGID: what is left
-    of their difference is the face's own motion. The fit takes mediapipe's depth at MESH_DEPTH of its x and y."""
-    depth = np.array([1.0, 1.0, MESH_DEPTH])
-    src, dst = points.astype(np.float64) * depth, reference.astype(np.float64) * depth
-    s, r, t = similarity_3d(src[RIGID], dst[RIGID])
-    return (s * src @ r.T + t) / depth
+    """``points`` ((N, 3) landmarks) moved rigidly into ``reference``'s head pose: what is left of their
+    difference is the face's own motion."""
+    s, r, t = head_pose(points, reference)
+    return (s * (points.astype(np.float64) * _DEPTH) @ r.T + t) / _DEPTH
 
 
 def turn_angles(rotation: np.ndarray) -> tuple[float, float, float]:
