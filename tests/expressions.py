@@ -9,6 +9,7 @@ RIGHT_LOWER_LID = [7, 163, 144, 145, 153, 154, 155]
 LEFT_UPPER_LID = [466, 388, 387, 386, 385, 384, 398]
 LEFT_LOWER_LID = [249, 390, 373, 374, 380, 381, 382]
 MOUTH_CORNERS = (61, 291)
+BROWS = [70, 63, 105, 66, 107, 46, 53, 52, 65, 55, 300, 293, 334, 296, 336, 276, 283, 282, 295, 285]
 
 
 def open_mouth(points: np.ndarray, amount: float) -> np.ndarray:
@@ -48,6 +49,14 @@ def eye_openness(points: np.ndarray) -> float:
 def mouth_gap(points: np.ndarray) -> float:
     iod = np.linalg.norm(points[33, :2] - points[263, :2])
     return float(np.linalg.norm(points[13, :2] - points[14, :2]) / iod)
+
+
+def raise_brows(points: np.ndarray, amount: float) -> np.ndarray:
+    """Both brows raised by ``amount`` times the inter-ocular distance, the forehead above them still (as the face
+    mesh reports a real raise: its forehead points hardly move)."""
+    out = points.copy()
+    out[BROWS, 1] -= amount * np.linalg.norm(points[33, :2] - points[263, :2])
+    return out
 
 
 def turned(points: np.ndarray, yaw: float = 0.0, pitch: float = 0.0) -> np.ndarray:

@@ -8,7 +8,7 @@ from core.face.expression import EXPRESSIONS, ExpressionRig
 from core.face.landmarks import inter_ocular
 from core.face.pose import RIGID, similarity_3d
 from core.frames import DrivingFace
-from expressions import close_eyes, open_mouth, turned
+from expressions import close_eyes, open_mouth, raise_brows, turned
 
 NAMES = [e.name for e in EXPRESSIONS]
 OWN_GAP = 0.16  # the astronaut's lips are parted at rest (she smiles with her teeth), in eye distances
@@ -37,6 +37,17 @@ def test_each_expression_played_on_a_face_reads_back_as_itself_alone(face):
         assert read[[NAMES.index(n) for n in names]] == pytest.approx(amount, abs=0.03), names
         others = np.delete(read, [NAMES.index(n) for n in names])
         assert np.abs(others).max() < 0.03, (names, dict(zip(NAMES, read.round(3))))
+
+
+def test_a_brow_raise_reads_as_itself_though_the_forehead_stays(face):
+    rig = ExpressionRig(face)
+    read = rig.read(raise_brows(face, 0.05) - face)
+    unit = np.linalg.norm(face[33, :2] - face[263, :2]) / rig.frame.unit  # the helper's unit in the rig's
+    for side in ("right", "left"):
+        # Fitted with the forehead the brows' spread moves, this raise read as an eighth of itself.
+        raised = (_value(read, f"{side}_brow_inner") + _value(read, f"{side}_brow_outer")) / 2
+        assert raised > 0.8 * 0.05 * unit, dict(zip(NAMES, read.round(3)))
+    assert np.abs(np.delete(read, [NAMES.index(n) for n in NAMES if "brow" in n])).max() == 0
 
 
 def test_a_wink_is_one_eye(face):

@@ -42,15 +42,16 @@ EXPRESSIONS = (
     _Expression("left_corner_up", -0.12, 0.16, 0.018),
     _Expression("right_blink", -0.3, 1.0, 0.15),
     _Expression("left_blink", -0.3, 1.0, 0.15),
-    _Expression("right_brow_inner", -0.12, 0.2, 0.015),
-    _Expression("right_brow_outer", -0.12, 0.2, 0.015),
-    _Expression("left_brow_inner", -0.12, 0.2, 0.015),
-    _Expression("left_brow_outer", -0.12, 0.2, 0.015),
+    _Expression("right_brow_inner", -0.12, 0.2, 0.021),
+    _Expression("right_brow_outer", -0.12, 0.2, 0.021),
+    _Expression("left_brow_inner", -0.12, 0.2, 0.021),
+    _Expression("left_brow_outer", -0.12, 0.2, 0.021),
 )
 _INDEX = {e.name: i for i, e in enumerate(EXPRESSIONS)}
 _BLINKS = (_INDEX["right_blink"], _INDEX["left_blink"])
 _LIDS = ((RIGHT_UPPER_LID, RIGHT_LOWER_LID), (LEFT_UPPER_LID, LEFT_LOWER_LID))
 _PARTING = np.array([_INDEX[n] for n in ("upper_lip_raise", "lower_lip_drop")])  # what parts the lips off the teeth
+_BROW_MOVES = np.array([_INDEX[f"{side}_brow_{part}"] for side in ("right", "left") for part in ("inner", "outer")])
 _LOW = np.array([e.low for e in EXPRESSIONS])
 _HIGH = np.array([e.high for e in EXPRESSIONS])
 _NOISE = np.array([e.noise for e in EXPRESSIONS])
@@ -66,6 +67,7 @@ _RIGHT_BROW = np.array([70, 63, 105, 66, 107, 46, 53, 52, 65, 55])
 _LEFT_BROW = np.array([300, 293, 334, 296, 336, 276, 283, 282, 295, 285])
 _OVAL = np.array([10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
                   152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109])
+_BROWS = np.concatenate([_RIGHT_BROW, _LEFT_BROW])
 _EYES = np.concatenate([RIGHT_UPPER_LID, RIGHT_LOWER_LID, LEFT_UPPER_LID, LEFT_LOWER_LID, _RIGHT_IRIS,
                         _LEFT_IRIS, [33, 133, 263, 362]])
 # Never moved by an expression's spread: the skull, the outline, and (for the mouth and brows) the eyes.
@@ -81,6 +83,9 @@ _UPPER_LID_SHARE = 0.85  # of a blink's travel; the lower lid rises the rest of 
 _RIGHT_LID_SKIN = np.array([247, 30, 29, 27, 28, 56, 190])
 _LEFT_LID_SKIN = np.array([467, 260, 259, 257, 258, 286, 414])
 _LID_SKIN_FOLLOW = 0.8
+# On a brow's few points its inner and outer halves move nearly alike: this ridge keeps their difference from
+# turning a still face's tracker noise into a frown.
+_BROW_RIDGE = 0.2
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,8 @@ class ExpressionRig:
         a = self._bases[:, used].reshape(len(EXPRESSIONS), -1).T
         self._used = used
         self._solve = np.linalg.solve(a.T @ a + ridge * np.eye(a.shape[1]), a.T)
+        brows = self._bases[_BROW_MOVES][:, _BROWS].reshape(len(_BROW_MOVES), -1).T
+        self._brow_solve = np.linalg.solve(brows.T @ brows + _BROW_RIDGE * np.eye(len(_BROW_MOVES)), brows.T)
         self._rest = q
         self._eyes_open = [_lid_gap(q, upper, lower) for upper, lower in _LIDS]
         self._own_gap = max(float(q[14, 1] - q[13, 1]), 0.0)  # the lips' own parting at rest
@@ -130,6 +137,9 @@ class ExpressionRig:
         rest, the head's pose already taken out), with noise read as zero and each clamped."""
         d = motion[:, :2] @ self.frame.rotation.T / self.frame.unit
         values = self._solve @ d[self._used].reshape(-1)
+        # The brows are read on the brows alone: fitted with the forehead their spread moves, which the tracker
+        # hardly moves, the avatar's brows followed the driver's height at 0.42 (0.55 now) on the expressive clip.
+        values[_BROW_MOVES] = self._brow_solve @ d[_BROWS].reshape(-1)
         # A blink is read as what it is, how much of the gap between the lids is gone: fitted to the points around
         # the eye too, a look down read as half a blink on one eye and as most of one on the other.
         now = self._rest + d
