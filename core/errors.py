@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 class UserError(ValueError):
@@ -29,3 +30,12 @@ def model_files() -> Iterator[None]:
         yield
     except (CheckpointError, ConfigError) as exc:
         raise UserError(str(exc)) from None
+
+
+def run_command(command: Callable[[], int]) -> int:
+    """``command``'s exit status; where it raised a UserError, that one ``error: ...`` line on stderr and 2."""
+    try:
+        return command()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

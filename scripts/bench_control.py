@@ -38,6 +38,7 @@ from app.main_window import MainWindow  # noqa: E402
 from core.compose.card import make_card  # noqa: E402
 from core.live.builder import needs_avatar_face, prepare_avatar  # noqa: E402
 from core.live.sinks import CallbackSink  # noqa: E402
+from core.errors import run_command  # noqa: E402
 
 _STEP = 8  # the probe keeps every 8th pixel each way: enough to tell pictures apart, cheap on the engine thread
 _BEGUN, _DONE = 0.05, 0.98  # how far a fade has gone: visibly begun, complete
@@ -227,4 +228,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -28,6 +28,7 @@ from core.face.landmarks import FaceLandmarker  # noqa: E402
 from core.frames import DrivingFace  # noqa: E402
 from core.live.builder import prepare_avatar  # noqa: E402
 from core.media.images import write_image  # noqa: E402
+from core.errors import run_command  # noqa: E402
 
 
 def turned(points: np.ndarray, yaw: float = 0, roll: float = 0) -> np.ndarray:
@@ -104,4 +105,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -22,6 +22,7 @@ from core.engines import EngineChoice, create_engine  # noqa: E402
 from core.live.builder import prepare_avatar  # noqa: E402
 from core.media.video_io import open_clip  # noqa: E402
 from core.tools.animate import aligned_faces, call_frames, neutral_of_clip  # noqa: E402
+from core.errors import run_command  # noqa: E402
 
 _TILE = 256
 
@@ -87,4 +88,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.engines import EngineChoice  # noqa: E402
 from core.live.builder import LiveSetup, build_pipeline  # noqa: E402
 from core.live.capture import CaptureSettings  # noqa: E402
-from core.errors import UserError  # noqa: E402
+from core.errors import UserError, run_command  # noqa: E402
 from core.live.sinks import CallbackSink, RecorderSink  # noqa: E402
 from core.media.video_io import Mp4Writer  # noqa: E402
 from core.tools.bench import BENCH_PORTRAIT, camera_frames  # noqa: E402
@@ -148,4 +148,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -54,6 +54,7 @@ from app.hotkeys import split_key  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from core.control.server import OSC_PREFIX  # noqa: E402
 from core.live.ndi import ndi_library  # noqa: E402
+from core.errors import run_command  # noqa: E402
 from soak import heap_mb, resident_mb  # noqa: E402  (beside this script: the headless soak's readings)
 
 _SAMPLE_S = 10
@@ -537,4 +538,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

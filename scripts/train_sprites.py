@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.tools.evaluate import evaluate  # noqa: E402
 from core.tools.train import TrainRun, train  # noqa: E402
+from core.errors import run_command  # noqa: E402
 from models.config import config_path  # noqa: E402
 
 # The shipped tiny-cpu config, so the measurement in bench/results is of the file the README offers.
@@ -85,4 +86,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -11,7 +11,7 @@ import torch
 import yaml
 from PySide6.QtCore import Qt
 
-from conftest import ASTRONAUT, TINY_CONFIG, open_window
+from conftest import ASTRONAUT, ROOT, TINY_CONFIG, open_window
 from main import main
 
 
@@ -569,3 +569,18 @@ def test_a_video_rotation_tag_is_honoured_wherever_clips_are_read(sideways_clip)
     ok, live = capture.read()
     capture.release()
     assert ok and live.shape == shown.shape
+
+
+@pytest.mark.parametrize("script", ["render_strip.py", "render_call_picture.py"])
+def test_the_developer_scripts_answer_a_missing_file_in_one_line(script, tmp_path):
+    import subprocess
+    import sys
+
+    missing = tmp_path / "no-such-clip.mp4"
+    arguments = {"render_strip.py": ["--driving", str(missing), "--avatar", str(ASTRONAUT), "--frames", "1",
+                                     "--out", str(tmp_path / "strip.png")],
+                 "render_call_picture.py": ["--avatar", str(missing), "--picture", str(tmp_path / "call.jpg")]}[script]
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *arguments], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+    errors = [line for line in done.stderr.splitlines() if line.startswith(("error:", "Traceback"))]
+    assert done.returncode == 2 and len(errors) == 1 and errors[0].startswith(f"error: {missing}: "), done.stderr
