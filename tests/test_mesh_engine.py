@@ -80,6 +80,18 @@ def test_mouth_opens_with_a_dark_interior(engine, detector, avatar_256):
     assert np.median(dark.mean(1)) > 20
 
 
+def test_an_open_mouth_shows_her_upper_teeth_as_far_as_teeth_reach(engine, detector, avatar_256):
+    neutral = detector.detect(avatar_256)[0]
+    out = engine.animate(DrivingFace(avatar_256, open_mouth(neutral, 0.3)))
+    moved = engine._last_motion[0]
+    upper, lower = moved[13, :2], moved[14, :2]
+    line = np.array([out[int(round(y)), int(round(x))].mean() for x, y in
+                     (upper + t * (lower - upper) for t in np.linspace(0, 1, 60))])
+    teeth = np.argmax(line < 110) / 59 * np.linalg.norm(lower - upper)  # the light run down from the upper lip
+    # Carried with the lip at the height her parted lips show at rest, they were a sliver (0.01 of the mouth's width).
+    assert teeth > 0.08 * np.linalg.norm(moved[78, :2] - moved[308, :2])
+
+
 def test_eyes_close_when_the_driver_blinks(engine, detector, avatar_256):
     neutral = detector.detect(avatar_256)[0]
     out = engine.animate(DrivingFace(avatar_256, close_eyes(neutral)))

@@ -388,19 +388,39 @@ class MeshEngine:
             own_upper = to_out(self._points[_UPPER_INNER_LIP, :2])
             own_lower = to_out(self._points[_LOWER_INNER_LIP, :2])
             middle = (own_upper + own_lower) / 2
-            for own_lip, lip in ((own_upper, upper), (own_lower, lower)):
-                # The avatar's own row of teeth goes where its lip went: moved, turned with a tilted head, and
-                # scaled a little with a wider mouth, never stretched out of shape.
-                scale, rotation, shift = _similarity_2d(own_lip, lip)
-                own_mask = _mask((np.vstack([own_lip, middle[::-1]]) @ rotation.T) * scale + shift - low, size) * mouth
-                inverse = rotation.T / scale  # own[y, x] = avatar at the similarity's inverse of (x, y) + low
-                source_of = np.hstack([inverse, (inverse @ (low - shift))[:, None]]).astype(np.float32)
-                own = cv2.warpAffine(self._avatar, source_of, (int(size[0]), int(size[1])),
-                                     flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-                layer = layer * (1 - own_mask[..., None]) + own.astype(np.float32) * own_mask[..., None]
+            # The upper row hangs from the upper lip as far as teeth reach (as drawn teeth do), its own sliver
+            # stretched down to it: held at the sliver a portrait's parted lips show, a laugh's upper teeth were a
+            # thin line over a wide dark band.
+            scale, rotation, _ = _similarity_2d(own_upper, upper)
+            down = rotation @ np.array([0.0, 1.0])
+            reach = self._teeth_reach(upper, gap, width)
+            own_height = np.linalg.norm(middle - own_upper, axis=1) * scale
+            edge = upper + np.maximum(own_height, reach)[:, None] * down
+            edge[:, 1] = np.minimum(edge[:, 1], np.maximum(lower[:, 1], upper[:, 1]))
+            own = cv2.remap(self._avatar, _strip_map((own_upper, middle), (upper, edge), low, size), None,
+                            cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            own_mask = _mask(np.vstack([upper, edge[::-1]]) - low, size) * mouth
+            layer = layer * (1 - own_mask[..., None]) + own.astype(np.float32) * own_mask[..., None]
+            # The lower row goes where the lower lip went: moved, turned with a tilted head, and scaled a little
+            # with a wider mouth, never stretched out of shape.
+            scale, rotation, shift = _similarity_2d(own_lower, lower)
+            own_mask = _mask((np.vstack([own_lower, middle[::-1]]) @ rotation.T) * scale + shift - low, size) * mouth
+            inverse = rotation.T / scale  # own[y, x] = avatar at the similarity's inverse of (x, y) + low
+            source_of = np.hstack([inverse, (inverse @ (low - shift))[:, None]]).astype(np.float32)
+            own = cv2.warpAffine(self._avatar, source_of, (int(size[0]), int(size[1])),
+                                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+            layer = layer * (1 - own_mask[..., None]) + own.astype(np.float32) * own_mask[..., None]
         alpha = (mouth * strength)[..., None]
         region = out[low[1]:high[1], low[0]:high[0]].astype(np.float32)
         out[low[1]:high[1], low[0]:high[0]] = np.clip(region * (1 - alpha) + layer * alpha, 0, 255).astype(np.uint8)
+
+    @staticmethod
+    def _teeth_reach(lip: np.ndarray, gap: float, width: float, row: str = "upper") -> np.ndarray:
+        """How far a row of teeth shows from its lip at each lip point (output pixels): less in a narrow opening,
+        shorter towards the corners."""
+        centre = (lip[0, 0] + lip[-1, 0]) / 2
+        taper = 1 - 0.6 * np.clip(np.abs(lip[:, 0] - centre) / max(width / 2, 1), 0, 1) ** 2
+        return taper * (min(0.45 * gap, 0.11 * width) if row == "upper" else min(0.22 * gap, 0.06 * width))
 
     def _drawn_teeth(self, layer: np.ndarray, upper: np.ndarray, lower: np.ndarray, low: np.ndarray,
                      size: np.ndarray, gap: float, width: float, mouth: np.ndarray) -> np.ndarray:
@@ -409,13 +429,11 @@ class MeshEngine:
         xs = np.arange(int(size[0]), dtype=np.float32) + low[0]
         recede = 1 - 0.45 * np.clip(np.abs(xs - centre) / max(width / 2, 1), 0, 1) ** 2  # darker to the corners
         colour = np.array(self.options.teeth_colour, np.float32)
-        for lip, height, direction, light in ((upper, min(0.45 * gap, 0.11 * width), 1, 1.0),
-                                              (lower, min(0.22 * gap, 0.06 * width), -1, 0.8)):
-            taper = 1 - 0.6 * np.clip(np.abs(lip[:, 0] - centre) / max(width / 2, 1), 0, 1) ** 2
-            edge = lip + np.column_stack([np.zeros(len(lip)), direction * height * taper])
-            row = _mask(np.vstack([lip, edge[::-1]]) - low, size) * mouth
+        for lip, row, direction, light in ((upper, "upper", 1, 1.0), (lower, "lower", -1, 0.8)):
+            edge = lip + np.column_stack([np.zeros(len(lip)), direction * self._teeth_reach(lip, gap, width, row)])
+            band = _mask(np.vstack([lip, edge[::-1]]) - low, size) * mouth
             teeth = colour * light * recede[None, :, None]
-            layer = layer * (1 - 0.95 * row[..., None]) + teeth * 0.95 * row[..., None]
+            layer = layer * (1 - 0.95 * band[..., None]) + teeth * 0.95 * band[..., None]
         return layer
 
     def _landmarks(self, frame: DrivingFace) -> np.ndarray | None:
@@ -493,6 +511,32 @@ def _rasterize(corners: np.ndarray, drawn: np.ndarray, size: int) -> np.ndarray:
 def _ramp(counts: np.ndarray) -> np.ndarray:
     """0, 1, ..., n-1 for each n in counts, concatenated."""
     return np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+def _strip_map(source: tuple[np.ndarray, np.ndarray], target: tuple[np.ndarray, np.ndarray], low: np.ndarray,
+               size: np.ndarray) -> np.ndarray:
+    """A remap map for a region (``size`` (w, h) at ``low``) that draws the strip between two source curves (top
+    and bottom, as many points each) between two target curves, affinely triangle by triangle."""
+    (s_top, s_bottom), (d_top, d_bottom) = source, target
+    width, height = int(size[0]), int(size[1])
+    label = np.zeros((height, width), np.uint8)  # which triangle each pixel is drawn from, 1-based
+    affines = []
+    for i in range(len(s_top) - 1):
+        s_quad = np.array([s_top[i], s_top[i + 1], s_bottom[i + 1], s_bottom[i]], np.float32)
+        d_quad = (np.array([d_top[i], d_top[i + 1], d_bottom[i + 1], d_bottom[i]]) - low).astype(np.float32)
+        for corners in ([0, 1, 2], [0, 2, 3]):
+            d = d_quad[corners]
+            if abs(np.cross(d[1] - d[0], d[2] - d[0])) < 1e-3:
+                continue  # at a corner of the mouth the strip is no wider than a point
+            affines.append(cv2.getAffineTransform(d, s_quad[corners]))
+            polygon = np.round(d * 16).astype(np.int32)
+            cv2.fillConvexPoly(label, polygon, len(affines), shift=4)
+            cv2.polylines(label, [polygon], True, len(affines), thickness=2, shift=4)  # under the soft mask's edge
+    if not affines:
+        return np.zeros((height, width, 2), np.float32)
+    a = np.array(affines, np.float32)[np.maximum(label.astype(np.int64) - 1, 0)]  # (h, w, 2, 3)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    return (a[..., 0] * xs[..., None] + a[..., 1] * ys[..., None] + a[..., 2]).astype(np.float32)
 
 
 def _mask(polygon: np.ndarray, size: np.ndarray) -> np.ndarray:
