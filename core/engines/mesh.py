@@ -359,8 +359,9 @@ class MeshEngine:
     def _paint_mouth(self, out: np.ndarray, moved: np.ndarray) -> None:
         """Where the mouth opens wider than the avatar's own: an interior shaded in the avatar's lip colour
         (darkest at the back, lit towards the lips, soft-edged), and teeth that go with the lips: the avatar's
-        own, its upper row carried by the upper lip and its lower row by the lower lip, or, for an avatar
-        whose mouth is closed, drawn rows that narrow and darken towards the corners as real teeth recede."""
+        own, its upper row hanging from the upper lip as far as teeth reach and its lower row carried by the
+        lower lip, or, for an avatar whose mouth is closed, drawn rows that narrow and darken towards the corners
+        as real teeth recede."""
         opening = self._lip_gap(moved) - self._avatar_gap
         if opening <= 0.02:
             return
