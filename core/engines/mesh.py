@@ -29,6 +29,8 @@ _FACE_OVAL = np.array([10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288
                        152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109])
 _UPPER_INNER_LIP = np.array([78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308])
 _LOWER_INNER_LIP = np.array([78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308])
+# How far a row of teeth shows from its lip, at most: (a fraction of the lips' gap, of the mouth's width).
+_UPPER_TEETH, _LOWER_TEETH = (0.45, 0.11), (0.22, 0.06)
 _INTERIOR_TINT = np.array([0.6, 0.35, 0.35], np.float32)  # a mouth's inside is its lips' colour, redder and darker
 _OUTER_LIPS = np.array([61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146])
 _LIP_GAP = (13, 14)
@@ -394,7 +396,7 @@ class MeshEngine:
             # thin line over a wide dark band.
             scale, rotation, _ = _similarity_2d(own_upper, upper)
             down = rotation @ np.array([0.0, 1.0])
-            reach = self._teeth_reach(upper, gap, width)
+            reach = _teeth_reach(upper, gap, width, _UPPER_TEETH)
             own_height = np.linalg.norm(middle - own_upper, axis=1) * scale
             edge = upper + np.maximum(own_height, reach)[:, None] * down
             edge[:, 1] = np.minimum(edge[:, 1], np.maximum(lower[:, 1], upper[:, 1]))
@@ -415,14 +417,6 @@ class MeshEngine:
         region = out[low[1]:high[1], low[0]:high[0]].astype(np.float32)
         out[low[1]:high[1], low[0]:high[0]] = np.clip(region * (1 - alpha) + layer * alpha, 0, 255).astype(np.uint8)
 
-    @staticmethod
-    def _teeth_reach(lip: np.ndarray, gap: float, width: float, row: str = "upper") -> np.ndarray:
-        """How far a row of teeth shows from its lip at each lip point (output pixels): less in a narrow opening,
-        shorter towards the corners."""
-        centre = (lip[0, 0] + lip[-1, 0]) / 2
-        taper = 1 - 0.6 * np.clip(np.abs(lip[:, 0] - centre) / max(width / 2, 1), 0, 1) ** 2
-        return taper * (min(0.45 * gap, 0.11 * width) if row == "upper" else min(0.22 * gap, 0.06 * width))
-
     def _drawn_teeth(self, layer: np.ndarray, upper: np.ndarray, lower: np.ndarray, low: np.ndarray,
                      size: np.ndarray, gap: float, width: float, mouth: np.ndarray) -> np.ndarray:
         """Rows of teeth under the upper lip and over the lower one, following each lip's curve."""
@@ -430,8 +424,8 @@ class MeshEngine:
         xs = np.arange(int(size[0]), dtype=np.float32) + low[0]
         recede = 1 - 0.45 * np.clip(np.abs(xs - centre) / max(width / 2, 1), 0, 1) ** 2  # darker to the corners
         colour = np.array(self.options.teeth_colour, np.float32)
-        for lip, row, direction, light in ((upper, "upper", 1, 1.0), (lower, "lower", -1, 0.8)):
-            edge = lip + np.column_stack([np.zeros(len(lip)), direction * self._teeth_reach(lip, gap, width, row)])
+        for lip, row, direction, light in ((upper, _UPPER_TEETH, 1, 1.0), (lower, _LOWER_TEETH, -1, 0.8)):
+            edge = lip + np.column_stack([np.zeros(len(lip)), direction * _teeth_reach(lip, gap, width, row)])
             band = _mask(np.vstack([lip, edge[::-1]]) - low, size) * mouth
             teeth = colour * light * recede[None, :, None]
             layer = layer * (1 - 0.95 * band[..., None]) + teeth * 0.95 * band[..., None]
@@ -512,6 +506,14 @@ def _rasterize(corners: np.ndarray, drawn: np.ndarray, size: int) -> np.ndarray:
 def _ramp(counts: np.ndarray) -> np.ndarray:
     """0, 1, ..., n-1 for each n in counts, concatenated."""
     return np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+def _teeth_reach(lip: np.ndarray, gap: float, width: float, row: tuple[float, float]) -> np.ndarray:
+    """How far a row of teeth shows from its lip at each lip point (output pixels): at most ``row``'s fractions of
+    the lips' gap and of the mouth's width, shorter towards the corners."""
+    centre = (lip[0, 0] + lip[-1, 0]) / 2
+    taper = 1 - 0.6 * np.clip(np.abs(lip[:, 0] - centre) / max(width / 2, 1), 0, 1) ** 2
+    return taper * min(row[0] * gap, row[1] * width)
 
 
 def _strip_map(source: tuple[np.ndarray, np.ndarray], target: tuple[np.ndarray, np.ndarray], low: np.ndarray,
